@@ -1,0 +1,152 @@
+"""BundleManifest: the contract between the training job that writes a bundle and the service that loads it.
+
+A bundle is a folder holding `manifest.json`, the TorchScript model, the tokenizer and a report. The
+manifest says what the model is (kind, labels in output-index order, limits) and pins every other file by
+its sha256, so a bundle that was edited or corrupted after export is refused instead of served.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+MANIFEST_FILE = "manifest.json"
+MODEL_FILE = "model.pt"
+TOKENIZER_FILE = "tokenizer.json"
+PAD_TOKEN, UNK_TOKEN = "[PAD]", "[UNK]"
+PAD_ID, UNK_ID = 0, 1
+
+ModelKind = Literal["classifier", "tagger"]
+
+
+class BundleError(Exception):
+    """A bundle that cannot be served; the message names the bundle and the failed check in one line."""
+
+    def __init__(self, bundle: str, problem: str) -> None:
+        super().__init__(f"bundle '{bundle}': {problem}")
+        self.bundle = bundle
+        self.problem = problem
+
+
+class Labels(BaseModel):
+    """Label names in the order of the model's output indices."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    classes: list[str] | None = None
+    intents: list[str] | None = None
+    slot_tags: list[str] | None = None
+
+
+class BundleExample(BaseModel):
+    """One input and what the eager model answered at export; the service re-checks it at load."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    text: str
+    labels: list[str] = Field(description="classifier: [class]; tagger: [intent, tag of each token...]")
+    scores: list[float] = Field(
+        description="classifier: probability of every class; tagger: intent probability, then each tag's"
+    )
+
+
+class BundleManifest(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, protected_namespaces=())
+
+    format_version: Literal[1] = 1
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")
+    kind: ModelKind
+    version: str = Field(min_length=1)
+    created_at: datetime
+    source_commit: str | None = None
+    labels: Labels
+    model_file: str = MODEL_FILE
+    tokenizer: str = TOKENIZER_FILE
+    vocab_size: int = Field(gt=2)
+    max_seq_len: int = Field(gt=0, description="tokens beyond this are not read by the model")
+    max_word_chars: int | None = Field(
+        default=None, gt=0, description="tagger only: UTF-8 bytes per word seen by the character encoder"
+    )
+    parameters: int = Field(gt=0)
+    training: dict[str, Any] = Field(default_factory=dict)
+    metrics: dict[str, dict[str, float]] = Field(default_factory=dict)
+    files: dict[str, str] = Field(description="sha256 of every other file in the bundle")
+    example: BundleExample | None = None
+
+    @model_validator(mode="after")
+    def _labels_match_kind(self) -> BundleManifest:
+        if self.kind == "classifier":
+            _require_labels("classes", self.labels.classes, min_count=2)
+        else:
+            _require_labels("intents", self.labels.intents, min_count=1)
+            _require_labels("slot_tags", self.labels.slot_tags, min_count=1)
+            if "O" not in (self.labels.slot_tags or []):
+                raise ValueError("labels.slot_tags must contain 'O'")
+            if self.max_word_chars is None:
+                raise ValueError("max_word_chars is required for a tagger")
+        for required in (self.model_file, self.tokenizer):
+            if required not in self.files:
+                raise ValueError(f"files must list {required}")
+        return self
+
+    def output_sizes(self) -> dict[str, int]:
+        """How many outputs each head of the model must have, by label list name."""
+        if self.kind == "classifier":
+            return {"classes": len(self.labels.classes or [])}
+        return {"intents": len(self.labels.intents or []), "slot_tags": len(self.labels.slot_tags or [])}
+
+
+def _require_labels(field: str, values: list[str] | None, min_count: int) -> None:
+    if values is None or len(values) < min_count:
+        raise ValueError(f"labels.{field} needs at least {min_count} entries")
+    if len(set(values)) != len(values):
+        raise ValueError(f"labels.{field} has duplicates")
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def read_manifest(bundle_dir: Path) -> BundleManifest:
+    """Parse and validate `manifest.json`; every failure becomes one BundleError line."""
+    name = bundle_dir.name
+    path = bundle_dir / MANIFEST_FILE
+    if not path.is_file():
+        raise BundleError(name, f"{MANIFEST_FILE} is missing")
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise BundleError(name, f"{MANIFEST_FILE} is not valid JSON ({exc})") from None
+    try:
+        return BundleManifest.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "manifest"
+        raise BundleError(name, f"{MANIFEST_FILE} field '{where}': {first['msg']}") from None
+
+
+def verify_files(bundle_dir: Path, manifest: BundleManifest) -> None:
+    """Check the sha256 of every file the manifest pins; refuse paths that leave the bundle."""
+    root = bundle_dir.resolve()
+    for filename, expected in manifest.files.items():
+        path = (bundle_dir / filename).resolve()
+        if root not in path.parents:
+            raise BundleError(bundle_dir.name, f"file '{filename}' points outside the bundle")
+        if not path.is_file():
+            raise BundleError(bundle_dir.name, f"file '{filename}' listed in the manifest is missing")
+        if sha256_file(path) != expected:
+            raise BundleError(bundle_dir.name, f"sha256 mismatch for '{filename}' (file changed since export)")
+
+
+def write_manifest(bundle_dir: Path, manifest: BundleManifest) -> None:
+    text = manifest.model_dump_json(indent=2, exclude_none=True)
+    (bundle_dir / MANIFEST_FILE).write_text(text + "\n", encoding="utf-8")

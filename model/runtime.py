@@ -1,0 +1,233 @@
+"""Run a bundle on raw texts: the one inference path shared by export checks, evaluation and the service.
+
+Training's `evaluate` and the service both load the exported TorchScript through `load_bundle`, so the
+figures in a bundle's report are the figures of the artefact that is served.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from tokenizers import Tokenizer
+
+from model.manifest import BundleError, BundleManifest, read_manifest, verify_files
+from model.text import ModelInputs, encode_texts, load_tokenizer, pad_batch
+
+
+@dataclass(frozen=True, slots=True)
+class ClassifierPrediction:
+    label: str
+    score: float
+    scores: dict[str, float]
+
+
+@dataclass(frozen=True, slots=True)
+class TaggerPrediction:
+    intent: str
+    intent_score: float
+    tags: list[str]  # one per token
+    tag_scores: list[float]
+    offsets: list[tuple[int, int]]  # [start, end) of each token in the raw text
+
+
+Prediction = ClassifierPrediction | TaggerPrediction
+
+
+class BundleRunner:
+    """A model (eager or TorchScript) with its tokenizer and labels, placed on one device.
+
+    `predict` tokenises, pads into one batch, copies it to the device once and turns outputs into labels.
+    """
+
+    def __init__(
+        self,
+        manifest: BundleManifest,
+        tokenizer: Tokenizer,
+        module: torch.nn.Module | torch.jit.ScriptModule,
+        device: torch.device,
+        half: bool = False,
+    ) -> None:
+        self.manifest = manifest
+        self.tokenizer = tokenizer
+        self.device = device
+        self.half = half and device.type == "cuda"
+        module = module.to(device)
+        if self.half:
+            module = module.half()
+        self.module = module.eval()
+        if device.type == "cuda":
+            compact_lstm_weights(self.module)
+
+    def predict(self, texts: Sequence[str]) -> list[Prediction]:
+        if not texts:
+            return []
+        encoded = encode_texts(self.tokenizer, texts)
+        inputs = pad_batch(encoded, texts, self.manifest.max_word_chars if self.is_tagger else None)
+        with torch.inference_mode():
+            outputs = self.forward(inputs)
+        if self.is_tagger:
+            return self._tagger_predictions(outputs, [enc.offsets for enc in encoded])
+        return self._classifier_predictions(outputs[0])
+
+    def forward(self, inputs: ModelInputs) -> tuple[torch.Tensor, ...]:
+        """The module's raw outputs for one padded batch (classifier: (probs,); tagger: (intents, tags, probs))."""
+        ids = self._device_copy(inputs.ids)
+        if not self.is_tagger:
+            return (self.module(ids, inputs.lengths),)
+        assert inputs.chars is not None
+        return tuple(self.module(ids, self._device_copy(inputs.chars), inputs.lengths))
+
+    @property
+    def is_tagger(self) -> bool:
+        return self.manifest.kind == "tagger"
+
+    def _device_copy(self, tensor: torch.Tensor) -> torch.Tensor:
+        if self.device.type != "cuda":
+            return tensor
+        return tensor.pin_memory().to(self.device, non_blocking=True)
+
+    def _classifier_predictions(self, probs: torch.Tensor) -> list[Prediction]:
+        probs = probs.cpu()
+        classes = self.manifest.labels.classes or []
+        best_score, best_index = probs.max(dim=1)
+        rows = probs.tolist()
+        return [
+            ClassifierPrediction(classes[index], score, dict(zip(classes, row)))
+            for index, score, row in zip(best_index.tolist(), best_score.tolist(), rows)
+        ]
+
+    def _tagger_predictions(
+        self, outputs: tuple[torch.Tensor, ...], offsets: list[list[tuple[int, int]]]
+    ) -> list[Prediction]:
+        intent_probs, tags, tag_probs = outputs
+        intent_score, intent_index = intent_probs.max(dim=1)
+        intents = self.manifest.labels.intents or []
+        tag_names = self.manifest.labels.slot_tags or []
+        tag_rows, score_rows = tags.cpu().tolist(), tag_probs.cpu().tolist()
+        predictions: list[Prediction] = []
+        for row, (intent, score) in enumerate(zip(intent_index.tolist(), intent_score.tolist())):
+            count = len(offsets[row])
+            predictions.append(
+                TaggerPrediction(
+                    intents[intent],
+                    score,
+                    [tag_names[tag] for tag in tag_rows[row][:count]],
+                    score_rows[row][:count],
+                    offsets[row],
+                )
+            )
+        return predictions
+
+
+def compact_lstm_weights(module: torch.nn.Module | torch.jit.ScriptModule) -> None:
+    """Put each LSTM's weights into one contiguous cuDNN buffer, once, at load.
+
+    A scripted LSTM moved to CUDA keeps its weights in separate tensors, and cuDNN then copies them
+    into one buffer on every call (with a "not part of single contiguous chunk" warning). Eager
+    `nn.LSTM.flatten_parameters` does this for eager modules; TorchScript modules need it by hand.
+    """
+    for child in module.modules():
+        if getattr(child, "original_name", type(child).__name__) != "LSTM":
+            continue
+        names = [name for name, _ in child.named_parameters(recurse=False)]
+        weights = [getattr(child, name) for name in _cudnn_weight_order(names)]
+        if not all(weight.is_cuda for weight in weights):
+            continue
+        num_layers = int(child.num_layers)
+        with torch.no_grad():
+            torch._cudnn_rnn_flatten_weight(
+                weights,
+                4,  # weight_ih, weight_hh, bias_ih, bias_hh
+                int(child.input_size),
+                2,  # cuDNN mode for LSTM
+                int(child.hidden_size),
+                0,  # no projection
+                num_layers,
+                bool(child.batch_first),
+                bool(child.bidirectional),
+            )
+
+
+def _cudnn_weight_order(names: list[str]) -> list[str]:
+    """nn.LSTM's `_flat_weights_names` order: per layer, forward then reverse, ih/hh weights then biases."""
+    layers = sorted({int(name.split("_l")[1].split("_")[0]) for name in names})
+    ordered: list[str] = []
+    for layer in layers:
+        for suffix in ("", "_reverse"):
+            for kind in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
+                name = f"{kind}_l{layer}{suffix}"
+                if name in names:
+                    ordered.append(name)
+    return ordered
+
+
+def load_bundle(bundle_dir: Path, device: torch.device | str = "cpu", half: bool = False) -> BundleRunner:
+    """Verify a bundle (manifest, checksums, label and vocabulary sizes) and load it with torch.jit.load.
+
+    Never unpickles: TorchScript archives and JSON only. Every failure is one BundleError line.
+    """
+    device = torch.device(device)
+    manifest = read_manifest(bundle_dir)
+    verify_files(bundle_dir, manifest)
+    name = bundle_dir.name
+    try:
+        tokenizer = load_tokenizer(bundle_dir / manifest.tokenizer, manifest.max_seq_len)
+    except Exception as exc:  # tokenizers raises plain Exception subclasses on bad JSON
+        raise BundleError(name, f"tokenizer '{manifest.tokenizer}' cannot be loaded ({exc})") from None
+    if tokenizer.get_vocab_size() != manifest.vocab_size:
+        raise BundleError(
+            name, f"tokenizer has {tokenizer.get_vocab_size()} words, manifest says vocab_size {manifest.vocab_size}"
+        )
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # TorchScript is frozen upstream, still supported
+            module = torch.jit.load(str(bundle_dir / manifest.model_file), map_location="cpu")
+    except Exception as exc:
+        raise BundleError(name, f"'{manifest.model_file}' is not a loadable TorchScript archive ({exc})") from None
+    runner = BundleRunner(manifest, tokenizer, module, device, half)
+    check_output_sizes(runner)
+    check_example(runner, score_tolerance=1e-2 if runner.half else 1e-4)
+    return runner
+
+
+def check_output_sizes(runner: BundleRunner) -> None:
+    """Run one probe text and check each head has as many outputs as the manifest has labels."""
+    manifest = runner.manifest
+    inputs = pad_batch(encode_texts(runner.tokenizer, ["probe"]), ["probe"], manifest.max_word_chars)
+    try:
+        with torch.inference_mode():
+            outputs = runner.forward(inputs)
+    except Exception as exc:
+        raise BundleError(manifest.name, f"model does not run on a probe input ({type(exc).__name__})") from None
+    if runner.is_tagger:
+        sizes = {"intents": outputs[0].shape[1], "slot_tags": int(runner.module.slot_head.weight.shape[0])}
+    else:
+        sizes = {"classes": outputs[0].shape[1]}
+    for field, expected in manifest.output_sizes().items():
+        if sizes[field] != expected:
+            raise BundleError(
+                manifest.name, f"labels.{field} has {expected} entries but the model outputs {sizes[field]}"
+            )
+
+
+def check_example(runner: BundleRunner, score_tolerance: float) -> None:
+    """Refuse a bundle whose answer on its recorded example differs from what export recorded."""
+    example = runner.manifest.example
+    if example is None:
+        return
+    prediction = runner.predict([example.text])[0]
+    labels, scores = prediction_labels(prediction)
+    close = all(abs(a - b) <= score_tolerance for a, b in zip(scores, example.scores, strict=True))
+    if labels != example.labels or not close:
+        raise BundleError(runner.manifest.name, "answer on the manifest's example differs from the one recorded at export")
+
+
+def prediction_labels(prediction: Prediction) -> tuple[list[str], list[float]]:
+    """A prediction as (labels, scores) in the manifest example's layout."""
+    if isinstance(prediction, ClassifierPrediction):
+        return [prediction.label], list(prediction.scores.values())
+    return [prediction.intent, *prediction.tags], [prediction.intent_score, *prediction.tag_scores]

@@ -1,0 +1,128 @@
+"""Pure text helpers shared by training, evaluation and serving, so the two sides can never disagree.
+
+Raw text goes in once through the bundle's `tokenizer.json` (normalisation and splitting live only
+there); what comes back are token ids plus character offsets into the text exactly as the user sent it.
+Model outputs (BIO tags per token) come back out as character spans over that same text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from tokenizers import Tokenizer
+
+from model.manifest import PAD_ID
+
+
+@dataclass(frozen=True, slots=True)
+class EncodedText:
+    """Token ids of one text and, per token, its [start, end) character offsets in the raw text."""
+
+    ids: list[int]
+    offsets: list[tuple[int, int]]
+
+
+@dataclass(frozen=True, slots=True)
+class ModelInputs:
+    """One padded batch on the CPU. `lengths` stays on the CPU: packing needs it there."""
+
+    ids: torch.Tensor  # [B, T] int64, PAD_ID after each text's length
+    lengths: torch.Tensor  # [B] int64, at least 1
+    chars: torch.Tensor | None  # [B, T, W] int64 UTF-8 bytes of each token, 0-padded (taggers only)
+
+
+@dataclass(frozen=True, slots=True)
+class SlotSpan:
+    slot: str
+    start: int  # character offsets into the raw text
+    end: int
+    first_token: int
+    last_token: int  # inclusive
+
+
+def load_tokenizer(path: Path, max_seq_len: int) -> Tokenizer:
+    """Load a bundle's tokenizer; texts longer than `max_seq_len` tokens are cut, not rejected."""
+    tokenizer = Tokenizer.from_file(str(path))
+    tokenizer.no_padding()
+    tokenizer.enable_truncation(max_seq_len)
+    return tokenizer
+
+
+def encode_texts(tokenizer: Tokenizer, texts: Sequence[str]) -> list[EncodedText]:
+    """Tokenise a batch in one call; the tokenizer adds no special tokens (none are used)."""
+    encodings = tokenizer.encode_batch(list(texts), add_special_tokens=False)
+    return [EncodedText(enc.ids, enc.offsets) for enc in encodings]
+
+
+def word_bytes(text: str, offsets: Sequence[tuple[int, int]], width: int) -> bytes:
+    """Lower-cased UTF-8 bytes of each token, cut or zero-padded to `width`: the tagger's character input.
+
+    Bytes need no vocabulary, so a word never seen in training still reaches the character encoder.
+    """
+    return b"".join(text[start:end].lower().encode("utf-8")[:width].ljust(width, b"\0") for start, end in offsets)
+
+
+def pad_batch(
+    encoded: Sequence[EncodedText], texts: Sequence[str] | None = None, word_chars: int | None = None
+) -> ModelInputs:
+    """Build one padded batch. A text with no tokens gets one PAD token so packing never sees length 0."""
+    lengths = np.fromiter((max(len(e.ids), 1) for e in encoded), dtype=np.int64, count=len(encoded))
+    batch, width = len(encoded), int(lengths.max(initial=1))
+    ids = np.full((batch, width), PAD_ID, dtype=np.int64)
+    for row, enc in enumerate(encoded):
+        ids[row, : len(enc.ids)] = enc.ids
+    chars = None
+    if word_chars is not None:
+        if texts is None:
+            raise ValueError("texts are needed to build character inputs")
+        chars = np.zeros((batch, width, word_chars), dtype=np.uint8)
+        for row, (enc, text) in enumerate(zip(encoded, texts, strict=True)):
+            if enc.offsets:
+                raw = word_bytes(text, enc.offsets, word_chars)
+                chars[row, : len(enc.offsets)] = np.frombuffer(raw, dtype=np.uint8).reshape(-1, word_chars)
+        chars = torch.from_numpy(chars).long()
+    return ModelInputs(torch.from_numpy(ids), torch.from_numpy(lengths), chars)
+
+
+def bio_allowed(previous: str | None, tag: str) -> bool:
+    """Whether `tag` may follow `previous` (None = sentence start) in a valid BIO sequence.
+
+    `I-x` only continues a `B-x` or `I-x`; every other tag may follow anything.
+    """
+    if not tag.startswith("I-"):
+        return True
+    return previous is not None and previous[2:] == tag[2:] and previous[:2] in ("B-", "I-")
+
+
+def bio_spans(tags: Sequence[str]) -> list[tuple[str, int, int]]:
+    """(slot, first token, last token inclusive) of every entity, read the way conlleval reads BIO.
+
+    An `I-x` that does not continue an `x` entity opens a new one, so even an invalid sequence decodes.
+    """
+    spans: list[tuple[str, int, int]] = []
+    current: list = []  # [slot, first, last]
+    for index, tag in enumerate(tags):
+        slot = tag[2:] if tag[:2] in ("B-", "I-") else None
+        if current and (slot is None or tag.startswith("B-") or slot != current[0]):
+            spans.append((current[0], current[1], current[2]))
+            current = []
+        if slot is not None:
+            if current:
+                current[2] = index
+            else:
+                current = [slot, index, index]
+    if current:
+        spans.append((current[0], current[1], current[2]))
+    return spans
+
+
+def slot_spans(offsets: Sequence[tuple[int, int]], tags: Sequence[str]) -> list[SlotSpan]:
+    """Entities as character spans: from the first token's start to the last token's end in the raw text."""
+    return [
+        SlotSpan(slot, offsets[first][0], offsets[last][1], first, last)
+        for slot, first, last in bio_spans(tags)
+    ]

@@ -1,0 +1,204 @@
+"""BiLSTM models as plain, scriptable nn.Modules.
+
+Both read padded batches (`model.text.pad_batch`) and pack them, so padding never reaches the LSTM
+states or the pooling: a text gets the same answer alone or in any batch. `forward` is what the
+exported TorchScript runs (probabilities and decoded tags); training calls `logits` / `scores`.
+Shapes: B batch, T tokens, W bytes per word, E/H/F feature sizes, C classes, I intents, K slot tags.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor, nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+from model.manifest import PAD_ID, UNK_ID
+from model.text import bio_allowed
+
+class PackedBiLSTM(nn.Module):
+    """A bidirectional LSTM over packed sequences: [B, T, E] + lengths → [B, T, 2H], zeros after each length."""
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int, dropout: float) -> None:
+        super().__init__()
+        self.lstm = nn.LSTM(
+            input_size,
+            hidden_size,
+            num_layers=num_layers,
+            bidirectional=True,
+            batch_first=True,
+            dropout=dropout if num_layers > 1 else 0.0,
+        )
+
+    def forward(self, inputs: Tensor, lengths: Tensor) -> Tensor:
+        packed = pack_padded_sequence(inputs, lengths.cpu(), batch_first=True, enforce_sorted=False)
+        states, _ = self.lstm(packed)
+        padded, _ = pad_packed_sequence(states, batch_first=True, total_length=inputs.size(1))
+        return padded
+
+
+def token_mask(lengths: Tensor, max_len: int, device: torch.device) -> Tensor:
+    """[B, T] bool, True on real tokens."""
+    return torch.arange(max_len, device=device)[None, :] < lengths.to(device)[:, None]
+
+
+def masked_pool(states: Tensor, mask: Tensor) -> Tensor:
+    """Max ‖ mean over real tokens only: [B, T, D] → [B, 2D]."""
+    keep = mask.unsqueeze(-1)
+    maxed = states.masked_fill(~keep, -1e4).max(dim=1).values
+    mean = (states * keep.to(states.dtype)).sum(dim=1) / keep.sum(dim=1).clamp(min=1).to(states.dtype)
+    return torch.cat([maxed, mean], dim=-1)
+
+
+def safe_ids(ids: Tensor, vocab_size: int, unk_id: int) -> Tensor:
+    """Map ids outside the vocabulary to [UNK] so a bad id can never index past the embedding."""
+    return torch.where((ids >= 0) & (ids < vocab_size), ids, torch.full_like(ids, unk_id))
+
+
+class BiLSTMClassifier(nn.Module):
+    """Sentence → class: embedding → BiLSTM → max‖mean pooling → linear."""
+
+    def __init__(
+        self,
+        vocab_size: int,
+        num_classes: int,
+        embed_dim: int = 128,
+        hidden_size: int = 128,
+        num_layers: int = 1,
+        dropout: float = 0.3,
+    ) -> None:
+        super().__init__()
+        self.vocab_size = vocab_size
+        self.unk_id = UNK_ID
+        self.embed = nn.Embedding(vocab_size, embed_dim, padding_idx=PAD_ID)
+        self.encoder = PackedBiLSTM(embed_dim, hidden_size, num_layers, dropout)
+        self.dropout = nn.Dropout(dropout)
+        self.head = nn.Linear(4 * hidden_size, num_classes)
+
+    def logits(self, ids: Tensor, lengths: Tensor) -> Tensor:
+        embedded = self.dropout(self.embed(safe_ids(ids, self.vocab_size, self.unk_id)))  # [B, T, E]
+        states = self.encoder(embedded, lengths)  # [B, T, 2H]
+        pooled = masked_pool(states, token_mask(lengths, ids.size(1), ids.device))  # [B, 4H]
+        return self.head(self.dropout(pooled))  # [B, C]
+
+    def forward(self, ids: Tensor, lengths: Tensor) -> Tensor:
+        """Class probabilities [B, C] in float32 (softmax kept in fp32 when the weights are fp16)."""
+        return torch.softmax(self.logits(ids, lengths).float(), dim=-1)
+
+
+class CharEncoder(nn.Module):
+    """Per-word features from UTF-8 bytes: [B, T, W] → [B, T, F] (byte embedding → conv → max over bytes)."""
+
+    def __init__(self, byte_dim: int, filters: int, kernel: int = 3) -> None:
+        super().__init__()
+        self.embed = nn.Embedding(256, byte_dim, padding_idx=0)
+        self.conv = nn.Conv1d(byte_dim, filters, kernel_size=kernel, padding=kernel // 2)
+        self.filters = filters
+
+    def forward(self, chars: Tensor) -> Tensor:
+        batch, length, width = chars.shape
+        embedded = self.embed(chars.reshape(batch * length, width)).transpose(1, 2)  # [B*T, D, W]
+        features = torch.relu(self.conv(embedded)).max(dim=2).values  # [B*T, F]
+        return features.reshape(batch, length, self.filters)
+
+
+def bio_structure(tags: Sequence[str]) -> tuple[Tensor, Tensor]:
+    """What constrained decoding needs to know about the tag set.
+
+    Returns (inside [K] bool: the tag is `I-x`; begin [K] int64: for `I-x` the index of `B-x`, or of
+    `I-x` itself when the tag set has no `B-x`). An `I-x` may only follow `B-x` or `I-x` (see
+    `model.text.bio_allowed`); every other tag may follow anything.
+    """
+    index = {tag: position for position, tag in enumerate(tags)}
+    inside = [tag.startswith("I-") for tag in tags]
+    begin = [index.get("B-" + tag[2:], position) if inner else position
+             for position, (tag, inner) in enumerate(zip(tags, inside))]
+    return torch.tensor(inside, dtype=torch.bool), torch.tensor(begin, dtype=torch.long)
+
+
+class BiLSTMTagger(nn.Module):
+    """Joint slot tagger and intent classifier.
+
+    (word embedding ‖ byte-CNN word features) → BiLSTM → per-token tag probabilities and a pooled intent
+    head. Decoding is Viterbi over the token log-probabilities restricted to valid BIO sequences, so the
+    exported model can never emit an `I-x` that does not continue an `x`. Because the only transition
+    scores are "allowed" and "not allowed", each step costs O(K) instead of a CRF's O(K²).
+    """
+
+    def __init__(
+        self,
+        vocab_size: int,
+        slot_tags: Sequence[str],
+        num_intents: int,
+        embed_dim: int = 128,
+        byte_dim: int = 32,
+        char_filters: int = 64,
+        hidden_size: int = 128,
+        num_layers: int = 1,
+        dropout: float = 0.3,
+    ) -> None:
+        super().__init__()
+        self.vocab_size = vocab_size
+        self.unk_id = UNK_ID
+        self.embed = nn.Embedding(vocab_size, embed_dim, padding_idx=PAD_ID)
+        self.chars = CharEncoder(byte_dim, char_filters)
+        self.encoder = PackedBiLSTM(embed_dim + char_filters, hidden_size, num_layers, dropout)
+        self.dropout = nn.Dropout(dropout)
+        self.slot_head = nn.Linear(2 * hidden_size, len(slot_tags))
+        self.intent_head = nn.Linear(4 * hidden_size, num_intents)
+        inside, begin = bio_structure(slot_tags)
+        self.register_buffer("inside", inside)
+        self.register_buffer("begin", begin)
+
+    def scores(self, ids: Tensor, chars: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
+        """Per-token tag logits [B, T, K] and intent logits [B, I]."""
+        words = self.embed(safe_ids(ids, self.vocab_size, self.unk_id))  # [B, T, E]
+        features = torch.cat([words, self.chars(chars)], dim=-1)  # [B, T, E+F]
+        states = self.dropout(self.encoder(self.dropout(features), lengths))  # [B, T, 2H]
+        mask = token_mask(lengths, ids.size(1), ids.device)
+        return self.slot_head(states), self.intent_head(masked_pool(states, mask))
+
+    def decode(self, log_probs: Tensor, lengths: Tensor) -> Tensor:
+        """Most probable valid BIO sequence [B, T] (int64) from log-probabilities [B, T, K] (fp32).
+
+        Positions after a text's length repeat its last tag; callers read only the first `length`.
+        """
+        batch, length, num_tags = log_probs.shape
+        active = token_mask(lengths, length, log_probs.device)  # [B, T]
+        own = torch.arange(num_tags, device=log_probs.device).expand(batch, num_tags)  # [B, K]
+        begin = self.begin.expand(batch, num_tags)
+        inside = self.inside[None, :]
+        # a sequence may not start inside an entity
+        score = log_probs[:, 0].masked_fill(inside, float("-inf"))  # [B, K] best path score ending in each tag
+        history: list[Tensor] = []
+        for step in range(1, length):
+            best_any, arg_any = score.max(dim=1, keepdim=True)  # [B, 1]: any tag may precede O / B-x
+            from_begin = score.gather(1, begin)  # [B, K]: I-x continues B-x ...
+            take_begin = from_begin >= score  # ... or I-x itself
+            best_inside = torch.where(take_begin, from_begin, score)
+            prev_inside = torch.where(take_begin, begin, own)
+            best = torch.where(inside, best_inside, best_any)
+            prev = torch.where(inside, prev_inside, arg_any.expand(batch, num_tags))
+            step_active = active[:, step : step + 1]
+            score = torch.where(step_active, best + log_probs[:, step], score)
+            history.append(torch.where(step_active, prev, own))
+        current = score.argmax(dim=1)  # [B]
+        path = [current]
+        for back in history[::-1]:
+            current = back.gather(1, current[:, None]).squeeze(1)
+            path.append(current)
+        path.reverse()
+        return torch.stack(path, dim=1)
+
+    def forward(self, ids: Tensor, chars: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """(intent probabilities [B, I], tags [B, T] int64, probability of each decoded tag [B, T]), fp32."""
+        tag_logits, intent_logits = self.scores(ids, chars, lengths)
+        log_probs = torch.log_softmax(tag_logits.float(), dim=-1)
+        tags = self.decode(log_probs, lengths)
+        tag_probs = log_probs.gather(2, tags.unsqueeze(2)).squeeze(2).exp()
+        return torch.softmax(intent_logits.float(), dim=-1), tags, tag_probs
+
+
+def parameter_count(model: nn.Module) -> int:
+    return sum(parameter.numel() for parameter in model.parameters())
