@@ -1,0 +1,67 @@
+"""Settings: the only code that reads the service's environment (`SEQSERVE_*`).
+
+One object, built once by `create_app` (or by a test) and passed down; nothing else calls os.environ.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import torch
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+CPU_BATCH_SIZE = 32  # on a CPU thread, batches beyond ~32 stop paying: per-sentence cost is flat
+GPU_BATCH_SIZE = 512  # a GPU forward costs about the same at any batch size: fill it
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SEQSERVE_", extra="ignore", protected_namespaces=())
+
+    model_dir: Path = Field(Path("model"), description="folder holding one sub-folder per bundle")
+    models: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="comma-separated bundle names to load; empty = every bundle found"
+    )
+    device: str = Field("auto", pattern=r"^(auto|cpu|cuda|cuda:\d+)$")
+    half: bool = Field(False, description="fp16 weights on CUDA (ignored on CPU)")
+    max_batch_size: int | None = Field(None, ge=1, le=8192, description="default: 32 on CPU, 512 on CUDA")
+    max_wait_ms: float = Field(
+        0.0, ge=0, le=1000, description="extra wait for batch-mates, only while the device is busy"
+    )
+    max_queue: int = Field(2048, ge=1, description="texts waiting per bundle before new requests get 503")
+    max_text_chars: int = Field(2000, ge=1)
+    max_texts: int = Field(64, ge=1)
+    max_body_bytes: int = Field(1 << 20, ge=1024)
+    request_timeout_s: float = Field(10.0, gt=0)
+    torch_threads: int = Field(1, ge=1, description="intra-op threads per process; more steal cores from HTTP")
+    api_key: SecretStr | None = Field(None, description="when set, /classify and /models need 'Bearer <key>'")
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    metrics_dir: Path | None = Field(
+        None, description="prometheus multiprocess folder; default: a per-server folder under the temp dir"
+    )
+    workers: int = Field(1, ge=1, le=64, description="worker processes started by `python -m app`")
+    host: str = "0.0.0.0"
+    port: int = Field(8000, ge=1, le=65535)
+    log_level: str = "info"
+
+    @field_validator("models", "cors_origins", mode="before")
+    @classmethod
+    def _split_commas(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    def torch_device(self) -> torch.device:
+        """`auto` picks CUDA when present; an explicit device that does not exist fails loudly at start."""
+        if self.device == "auto":
+            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        device = torch.device(self.device)
+        if device.type == "cuda" and not torch.cuda.is_available():
+            raise RuntimeError(f"SEQSERVE_DEVICE={self.device} but CUDA is not available")
+        return device
+
+    def batch_size_for(self, device: torch.device) -> int:
+        if self.max_batch_size is not None:
+            return self.max_batch_size
+        return GPU_BATCH_SIZE if device.type == "cuda" else CPU_BATCH_SIZE

@@ -1,0 +1,101 @@
+"""Domain errors → JSON bodies with a status, a code, a message and the offending field.
+
+Every error the service returns has the same shape, registered once in `create_app`:
+`{"error": {"code": "invalid_field", "message": "...", "field": "texts.3"}}`. No stack traces, no paths.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+log = logging.getLogger("seqserve.errors")
+
+
+class ApiError(Exception):
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        field: str | None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.field = field
+        self.headers = dict(headers or {})
+
+
+def invalid_json(message: str) -> ApiError:
+    return ApiError(400, "invalid_json", message, "body")
+
+
+def invalid_field(field: str, message: str) -> ApiError:
+    return ApiError(422, "invalid_field", message, field)
+
+
+def too_large(limit: int) -> ApiError:
+    return ApiError(413, "payload_too_large", f"request body is larger than {limit} bytes", "body")
+
+
+def unauthorized() -> ApiError:
+    return ApiError(
+        401, "unauthorized", "missing or wrong bearer token", "Authorization", {"WWW-Authenticate": "Bearer"}
+    )
+
+
+def overloaded(retry_after_s: int = 1) -> ApiError:
+    return ApiError(
+        503, "overloaded", "the server is at capacity, retry shortly", None, {"Retry-After": str(retry_after_s)}
+    )
+
+
+def not_ready(reason: str) -> ApiError:
+    return ApiError(503, "not_ready", reason, None, {"Retry-After": "1"})
+
+
+def timed_out(seconds: float) -> ApiError:
+    return ApiError(504, "timeout", f"no answer within {seconds:g} s", None)
+
+
+def error_response(error: ApiError) -> Response:
+    body = {"error": {"code": error.code, "message": error.message, "field": error.field}}
+    return Response(orjson.dumps(body), status_code=error.status, media_type="application/json", headers=error.headers)
+
+
+def field_path(location: tuple | list) -> str:
+    """pydantic's ("texts", 3) → "texts.3"; the body itself → "body"."""
+    parts = [str(part) for part in location if part != "body"]
+    return ".".join(parts) or "body"
+
+
+def register_error_handlers(app: FastAPI) -> None:
+    async def on_api_error(request: Request, exc: ApiError) -> Response:
+        return error_response(exc)
+
+    async def on_http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        field = {404: "path", 405: "method"}.get(exc.status_code)
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return error_response(ApiError(exc.status_code, code, str(exc.detail), field, exc.headers))
+
+    async def on_validation_error(request: Request, exc: RequestValidationError) -> Response:
+        first = exc.errors()[0]
+        return error_response(invalid_field(field_path(first["loc"]), first["msg"]))
+
+    async def on_unexpected(request: Request, exc: Exception) -> Response:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return error_response(ApiError(500, "internal", "internal error", None))
+
+    app.add_exception_handler(ApiError, on_api_error)  # type: ignore[arg-type]
+    app.add_exception_handler(StarletteHTTPException, on_http_error)  # type: ignore[arg-type]
+    app.add_exception_handler(RequestValidationError, on_validation_error)  # type: ignore[arg-type]
+    app.add_exception_handler(Exception, on_unexpected)

@@ -1,0 +1,91 @@
+"""create_app(settings): the lifespan loads and warms the bundles, starts their batchers, and drains them.
+
+`uvicorn app.main:app` serves the default settings from the environment; tests call `create_app(...)`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import torch
+from fastapi import FastAPI
+from starlette.middleware.cors import CORSMiddleware
+
+from app.bundles import load_served_bundles
+from app.config import Settings
+from app.errors import register_error_handlers
+from app.metrics import Metrics, server_metrics_dir
+from app.middleware import OneLineStartupErrors, RequestMetrics, StartupRefused
+from app.routes import ServiceState, register_routes
+from app.schemas import classify_request_model
+from model.manifest import BundleError
+
+log = logging.getLogger("seqserve")
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the app; nothing is loaded until the lifespan starts."""
+    settings = settings or Settings()
+    state = ServiceState(settings, classify_request_model(settings))
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await start(state)
+        try:
+            yield
+        finally:
+            await drain(state)
+
+    app = FastAPI(
+        title="seqserve",
+        version="0.1.0",
+        summary="BiLSTM sentiment and slot-tagging models behind one batched endpoint",
+        lifespan=lifespan,
+    )
+    app.state.service = state
+    register_error_handlers(app)
+    register_routes(app, state)
+
+    def observe(route: str, method: str, status: int, seconds: float) -> None:
+        if state.metrics is not None:
+            state.metrics.request_latency.labels(route, method, str(status)).observe(seconds)
+
+    app.add_middleware(RequestMetrics, observe=observe)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", "Content-Type"],
+        )
+    app.add_middleware(OneLineStartupErrors)
+    return app
+
+
+async def start(state: ServiceState) -> None:
+    settings = state.settings
+    torch.set_num_threads(settings.torch_threads)
+    state.metrics = Metrics(server_metrics_dir(settings.metrics_dir))
+    try:
+        state.bundles = await asyncio.to_thread(load_served_bundles, settings, state.metrics)
+    except (BundleError, RuntimeError) as exc:
+        raise StartupRefused(str(exc)) from None
+    for bundle in state.bundles.values():
+        bundle.batcher.start()
+    state.ready = True
+    log.info("ready: %s", ", ".join(state.bundles))
+
+
+async def drain(state: ServiceState) -> None:
+    """Stop reporting ready, answer everything already queued, then stop the batchers."""
+    state.ready = False
+    await asyncio.gather(*(bundle.batcher.close() for bundle in state.bundles.values()))
+    if state.metrics is not None:
+        state.metrics.mark_process_dead()
+    log.info("drained")
+
+
+app = create_app()

@@ -1,0 +1,230 @@
+"""Thin handlers: read and validate the body → submit each text to each bundle's batcher → join → respond."""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from fastapi import FastAPI, Request
+from pydantic import ValidationError
+from starlette.responses import Response
+
+from app import errors
+from app.batching import BatcherClosed, Overloaded
+from app.bundles import ServedBundle
+from app.config import Settings
+from app.metrics import Metrics
+from app.schemas import (
+    BatchResponse,
+    ClassifyRequestBase,
+    ErrorResponse,
+    HealthResponse,
+    ModelsResponse,
+    SingleResponse,
+    classify_request_model,
+)
+
+JSON = "application/json"
+
+
+@dataclass(eq=False)
+class ServiceState:
+    """What the handlers share: settings, loaded bundles, metrics, readiness. Lives on one app."""
+
+    settings: Settings
+    request_model: type[ClassifyRequestBase]
+    metrics: Metrics | None = None
+    bundles: dict[str, ServedBundle] = field(default_factory=dict)
+    ready: bool = False
+
+
+def json_response(payload: Any, status: int = 200) -> Response:
+    return Response(orjson.dumps(payload), status_code=status, media_type=JSON)
+
+
+def error_docs(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    return {status: {"model": ErrorResponse} for status in statuses}
+
+
+def register_routes(app: FastAPI, state: ServiceState) -> None:
+    settings = state.settings
+    request_schema = state.request_model.model_json_schema()
+
+    @app.post(
+        "/classify",
+        summary="Classify one text or several",
+        response_model=None,
+        responses={200: {"model": SingleResponse | BatchResponse}, **error_docs(400, 401, 413, 422, 503, 504)},
+        openapi_extra={"requestBody": {"required": True, "content": {JSON: {"schema": request_schema}}}},
+    )
+    async def classify(request: Request) -> Response:
+        started = time.perf_counter()
+        check_auth(request, settings)
+        body = await read_body(request, settings.max_body_bytes)
+        parsed = parse_request(body, state.request_model)
+        texts = [parsed.text] if parsed.text is not None else parsed.texts
+        check_texts(texts, "text" if parsed.text is not None else "texts")
+        bundles = select_bundles(state, parsed.models)
+        per_bundle = await predict_all(state, bundles, texts, request, started)
+        versions = {bundle.name: bundle.version for bundle in bundles}
+        results = [
+            {"text": text, "predictions": {bundle.name: outputs[i] for bundle, outputs in zip(bundles, per_bundle)}}
+            for i, text in enumerate(texts)
+        ]
+        if parsed.text is not None:
+            return json_response({**results[0], "model_versions": versions})
+        return json_response({"results": results, "model_versions": versions})
+
+    @app.get("/models", response_model=ModelsResponse, responses=error_docs(401))
+    async def models(request: Request) -> Response:
+        check_auth(request, settings)
+        return json_response({"models": [bundle.info() for bundle in state.bundles.values()]})
+
+    @app.get("/healthz", response_model=HealthResponse, summary="The process is alive")
+    async def healthz() -> Response:
+        return json_response({"status": "ok"})
+
+    @app.get(
+        "/readyz",
+        response_model=HealthResponse,
+        responses=error_docs(503),
+        summary="Every bundle is loaded and warmed up (503 before, and while draining)",
+    )
+    async def readyz() -> Response:
+        if not state.ready:
+            raise errors.not_ready("bundles are loading or the server is draining")
+        return json_response({"status": "ready"})
+
+    @app.get("/metrics", summary="Prometheus metrics of the whole server (all workers)", response_class=Response)
+    async def metrics() -> Response:
+        if state.metrics is None:
+            raise errors.not_ready("metrics start with the server")
+        content, content_type = state.metrics.render()
+        return Response(content, media_type=content_type)
+
+
+def check_auth(request: Request, settings: Settings) -> None:
+    if settings.api_key is None:
+        return
+    expected = f"Bearer {settings.api_key.get_secret_value()}".encode()
+    given = request.headers.get("authorization", "").encode("utf-8", "surrogateescape")
+    if not hmac.compare_digest(given, expected):
+        raise errors.unauthorized()
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """Read at most `limit` bytes; a larger body is refused from its header, before it is read."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise errors.too_large(limit)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise errors.too_large(limit)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def parse_request(body: bytes, model: type[ClassifyRequestBase]) -> Any:
+    """Validate straight from bytes; only when that fails, find out why for a message naming the field.
+
+    The fast parser refuses lone surrogates as invalid JSON; the standard library accepts them, so a
+    body it can read is valid JSON whose text is the problem, and the error names that text's field.
+    """
+    try:
+        parsed = model.model_validate_json(body)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        if first["type"] != "json_invalid":
+            raise errors.invalid_field(errors.field_path(first["loc"]), first["msg"]) from None
+        parsed = parse_unusual_json(body, model, first["msg"])
+    if (parsed.text is None) == (parsed.texts is None):
+        raise errors.invalid_field("text", "give exactly one of 'text' or 'texts'")
+    return parsed
+
+
+def parse_unusual_json(body: bytes, model: type[ClassifyRequestBase], reason: str) -> Any:
+    try:
+        document = json.loads(body)
+    except (ValueError, RecursionError):
+        raise errors.invalid_json(reason) from None
+    try:
+        return model.model_validate(document)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise errors.invalid_field(errors.field_path(first["loc"]), first["msg"]) from None
+
+
+def check_texts(texts: Sequence[str], field: str) -> None:
+    for index, text in enumerate(texts):
+        where = field if field == "text" else f"{field}.{index}"
+        if not text.strip():
+            raise errors.invalid_field(where, "text must contain a non-whitespace character")
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            raise errors.invalid_field(where, "text contains a lone UTF-16 surrogate (not valid Unicode)") from None
+
+
+def select_bundles(state: ServiceState, names: Sequence[str] | None) -> list[ServedBundle]:
+    if not state.ready:
+        raise errors.not_ready("bundles are loading or the server is draining")
+    if names is None:
+        return list(state.bundles.values())
+    for index, name in enumerate(names):
+        if name not in state.bundles:
+            available = ", ".join(state.bundles)
+            raise errors.invalid_field(f"models.{index}", f"unknown model '{name}'; available: {available}")
+    return [state.bundles[name] for name in dict.fromkeys(names)]
+
+
+async def predict_all(
+    state: ServiceState, bundles: list[ServedBundle], texts: list[str], request: Request, started: float
+) -> list[list[Any]]:
+    """Submit every text to every bundle, then wait for all answers, the client leaving, or the deadline."""
+    futures: list[list[asyncio.Future]] = []
+    try:
+        for bundle in bundles:
+            futures.append(bundle.batcher.submit(texts))
+    except (Overloaded, BatcherClosed) as exc:
+        cancel(futures)
+        if state.metrics is not None:
+            state.metrics.rejected.labels("overloaded" if isinstance(exc, Overloaded) else "draining").inc()
+        raise errors.overloaded() from None
+    everything = asyncio.gather(*(future for group in futures for future in group))
+    disconnected = asyncio.ensure_future(wait_for_disconnect(request))
+    remaining = state.settings.request_timeout_s - (time.perf_counter() - started)
+    try:
+        await asyncio.wait((everything, disconnected), timeout=max(remaining, 0), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        disconnected.cancel()
+    if not everything.done():
+        everything.cancel()  # cancelled jobs are dropped by the batcher before compute
+        if state.metrics is not None:
+            state.metrics.rejected.labels("disconnected" if disconnected.done() else "timeout").inc()
+        raise errors.timed_out(state.settings.request_timeout_s)
+    flat = everything.result()
+    count = len(texts)
+    return [flat[i * count : (i + 1) * count] for i in range(len(bundles))]
+
+
+async def wait_for_disconnect(request: Request) -> None:
+    """Return when the client goes away (after the body is read, the next message is the disconnect)."""
+    while True:
+        message = await request.receive()
+        if message["type"] == "http.disconnect":
+            return
+
+
+def cancel(groups: list[list[asyncio.Future]]) -> None:
+    for group in groups:
+        for future in group:
+            future.cancel()

@@ -1,0 +1,157 @@
+"""Request and response models: the public contract, with the examples shown at /docs.
+
+Requests are validated with these models (straight from the raw bytes, in Rust). Responses are built as
+plain dicts of exactly these shapes and encoded with orjson: the models document them and the contract
+tests check them, but the hot path does not re-validate what it has just built.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, create_model
+
+from app.config import Settings
+
+EXAMPLE_TEXT = "I want to fly from Boston to Denver"
+
+
+class ClassifyRequestBase(BaseModel):
+    """`text` or `texts`, exactly one; `models` picks bundles (default: every loaded bundle)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"text": EXAMPLE_TEXT},
+                {"texts": ["what a wonderful, moving film", EXAMPLE_TEXT], "models": ["sentiment"]},
+            ]
+        },
+    )
+
+
+def classify_request_model(settings: Settings) -> type[ClassifyRequestBase]:
+    """The request model with this server's limits, so /docs shows them and violations name the field."""
+    text = Annotated[str, Field(min_length=1, max_length=settings.max_text_chars)]
+    return create_model(  # type: ignore[call-overload,no-any-return]
+        "ClassifyRequest",
+        __base__=ClassifyRequestBase,
+        text=(text | None, Field(None, description="one text to classify")),
+        texts=(
+            list[text] | None,
+            Field(None, min_length=1, max_length=settings.max_texts, description="several texts, answered in order"),
+        ),
+        models=(
+            list[Annotated[str, Field(min_length=1, max_length=64)]] | None,
+            Field(None, min_length=1, max_length=16, description="bundle names; default: all loaded"),
+        ),
+    )
+
+
+class ClassScores(BaseModel):
+    label: str
+    score: float = Field(description="probability of `label`")
+    scores: dict[str, float] = Field(description="probability of every class")
+
+
+class IntentLabel(BaseModel):
+    label: str
+    score: float
+
+
+class TokenTag(BaseModel):
+    text: str
+    start: int = Field(description="character offset into the text as sent")
+    end: int
+    tag: str = Field(description="BIO slot tag")
+    score: float = Field(description="probability of `tag`")
+
+
+class SlotSpan(BaseModel):
+    slot: str
+    value: str = Field(description="text[start:end]")
+    start: int
+    end: int
+    score: float = Field(description="mean probability of the span's tags")
+
+
+class TaggerResult(BaseModel):
+    intent: IntentLabel
+    tokens: list[TokenTag]
+    slots: list[SlotSpan]
+
+
+Prediction = ClassScores | TaggerResult
+
+
+class TextResult(BaseModel):
+    text: str
+    predictions: dict[str, Prediction] = Field(description="one entry per bundle asked for")
+
+
+class SingleResponse(TextResult):
+    model_config = ConfigDict(
+        protected_namespaces=(),
+        json_schema_extra={
+            "examples": [
+                {
+                    "text": EXAMPLE_TEXT,
+                    "predictions": {
+                        "sentiment": {"label": "positive", "score": 0.91, "scores": {"negative": 0.09, "positive": 0.91}},
+                        "atis": {
+                            "intent": {"label": "atis_flight", "score": 0.99},
+                            "tokens": [
+                                {"text": "Boston", "start": 19, "end": 25, "tag": "B-fromloc.city_name", "score": 0.98}
+                            ],
+                            "slots": [
+                                {"slot": "fromloc.city_name", "value": "Boston", "start": 19, "end": 25, "score": 0.98}
+                            ],
+                        },
+                    },
+                    "model_versions": {"sentiment": "20261127-101500", "atis": "20261127-101200"},
+                }
+            ]
+        },
+    )
+
+    model_versions: dict[str, str]
+
+
+class BatchResponse(BaseModel):
+    model_config = ConfigDict(protected_namespaces=())
+
+    results: list[TextResult]
+    model_versions: dict[str, str]
+
+
+class ModelInfo(BaseModel):
+    model_config = ConfigDict(protected_namespaces=())
+
+    name: str
+    kind: Literal["classifier", "tagger"]
+    version: str
+    labels: dict[str, list[str]]
+    metrics: dict[str, dict[str, float]]
+    parameters: int
+    device: str
+    half: bool
+    max_batch_size: int
+    gpu_memory_bytes: int = Field(description="bytes of GPU memory held by the weights; 0 on CPU")
+
+
+class ModelsResponse(BaseModel):
+    models: list[ModelInfo]
+
+
+class HealthResponse(BaseModel):
+    status: str
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+    field: str | None = Field(description="the offending request field, when one is to blame")
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorDetail

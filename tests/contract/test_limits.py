@@ -1,0 +1,66 @@
+"""Overload, timeouts and readiness with settings chosen to make each outcome certain (in process)."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from app.config import Settings
+from app.main import create_app
+from tests.support import MODEL_DIR, inprocess_client
+
+pytestmark = pytest.mark.anyio
+
+
+def settings(tmp_path, **overrides) -> Settings:
+    return Settings(model_dir=MODEL_DIR, models=["sentiment"], metrics_dir=tmp_path, **overrides)
+
+
+async def test_request_larger_than_the_queue_gets_503_with_retry_after(tmp_path) -> None:
+    async with inprocess_client(settings(tmp_path, max_queue=1)) as client:
+        response = await client.post("/classify", json={"texts": ["good", "bad"]})
+        assert response.status_code == 503
+        assert response.headers["retry-after"] == "1"
+        assert response.json()["error"]["code"] == "overloaded"
+        assert (await client.post("/classify", json={"text": "good"})).status_code == 200
+
+
+async def test_request_past_its_timeout_gets_504(tmp_path) -> None:
+    async with inprocess_client(settings(tmp_path, request_timeout_s=1e-9)) as client:
+        response = await client.post("/classify", json={"text": "good"})
+        assert response.status_code == 504
+        assert response.json()["error"]["code"] == "timeout"
+
+
+async def test_not_ready_before_the_lifespan_has_loaded_the_bundles(tmp_path) -> None:
+    app = create_app(settings(tmp_path))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as client:
+        assert (await client.get("/healthz")).status_code == 200
+        assert (await client.get("/readyz")).status_code == 503
+        response = await client.post("/classify", json={"text": "good"})
+        assert response.status_code == 503 and response.headers["retry-after"] == "1"
+
+
+async def test_api_key_guards_classify_and_models_but_not_probes(tmp_path) -> None:
+    async with inprocess_client(settings(tmp_path, api_key="s3cret")) as client:
+        for method, path in (("POST", "/classify"), ("GET", "/models")):
+            response = await client.request(method, path, json={"text": "good"})
+            assert response.status_code == 401
+            assert response.json()["error"]["field"] == "Authorization"
+            assert response.headers["www-authenticate"] == "Bearer"
+        wrong = await client.post("/classify", json={"text": "good"}, headers={"Authorization": "Bearer nope"})
+        assert wrong.status_code == 401
+        right = await client.post("/classify", json={"text": "good"}, headers={"Authorization": "Bearer s3cret"})
+        assert right.status_code == 200
+        assert (await client.get("/healthz")).status_code == 200
+        assert (await client.get("/readyz")).status_code == 200
+
+
+async def test_cors_is_closed_unless_origins_are_configured(tmp_path) -> None:
+    preflight = {"Origin": "https://example.com", "Access-Control-Request-Method": "POST"}
+    async with inprocess_client(settings(tmp_path)) as client:
+        response = await client.options("/classify", headers=preflight)
+        assert "access-control-allow-origin" not in response.headers
+    async with inprocess_client(settings(tmp_path, cors_origins=["https://example.com"])) as client:
+        response = await client.options("/classify", headers=preflight)
+        assert response.headers["access-control-allow-origin"] == "https://example.com"

@@ -1,0 +1,187 @@
+"""The batching loop without HTTP: a fake predict that blocks on an event decides when batches end."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import pytest
+
+from app import batching
+from app.batching import BatchObserver, BatcherClosed, DynamicBatcher, Job, Overloaded, split_by_length
+
+pytestmark = pytest.mark.anyio
+
+
+class GatedPredict:
+    """Records each batch; blocks each call until `release()` so tests decide when a forward ends."""
+
+    def __init__(self, gated: bool = True) -> None:
+        self.batches: list[list[str]] = []
+        self.started = threading.Semaphore(0)
+        self._gate = threading.Semaphore(0)
+        self._gated = gated
+        self.fail_on: set[str] = set()
+
+    def __call__(self, items: list[str]) -> list[str]:
+        self.batches.append(list(items))
+        self.started.release()
+        if self._gated:
+            self._gate.acquire()
+        if self.fail_on.intersection(items):
+            raise ValueError("bad item in batch")
+        return [item.upper() for item in items]
+
+    def release(self, times: int = 1) -> None:
+        for _ in range(times):
+            self._gate.release()
+
+    async def wait_started(self) -> None:
+        await asyncio.to_thread(self.started.acquire)
+
+
+def make_batcher(predict: GatedPredict, **overrides: object) -> DynamicBatcher[str, str]:
+    options: dict = {"max_batch_size": 4, "max_queue": 8} | overrides
+    batcher: DynamicBatcher[str, str] = DynamicBatcher(predict, **options)
+    batcher.start()
+    return batcher
+
+
+async def test_lone_item_runs_at_once_and_waiters_share_the_next_batch() -> None:
+    predict = GatedPredict()
+    batcher = make_batcher(predict)
+    first = batcher.submit(["a"])
+    await predict.wait_started()  # the lone item did not wait for company
+    rest = batcher.submit(["b", "c", "d"])
+    predict.release(2)
+    assert await asyncio.gather(*first, *rest) == ["A", "B", "C", "D"]
+    assert predict.batches == [["a"], ["b", "c", "d"]]
+    await batcher.close()
+
+
+async def test_batches_never_exceed_max_batch_size() -> None:
+    predict = GatedPredict()
+    batcher = make_batcher(predict, max_batch_size=2)
+    blocker = batcher.submit(["x"])
+    await predict.wait_started()
+    rest = batcher.submit(["a", "b", "c"])
+    predict.release(3)
+    await asyncio.gather(*blocker, *rest)
+    assert [len(batch) for batch in predict.batches] == [1, 2, 1]
+    await batcher.close()
+
+
+async def test_full_queue_refuses_the_whole_request_at_once() -> None:
+    predict = GatedPredict()
+    batcher = make_batcher(predict, max_queue=3)
+    running = batcher.submit(["running"])
+    await predict.wait_started()
+    queued = batcher.submit(["a", "b"])
+    with pytest.raises(Overloaded):
+        batcher.submit(["c", "d"])  # would make 4 > 3: nothing of it is queued
+    assert batcher.depth == 2
+    predict.release(2)
+    assert await asyncio.gather(*running, *queued) == ["RUNNING", "A", "B"]
+    await batcher.close()
+
+
+async def test_cancelled_job_is_never_predicted() -> None:
+    predict = GatedPredict()
+    batcher = make_batcher(predict)
+    running = batcher.submit(["running"])
+    await predict.wait_started()
+    gone, kept = batcher.submit(["gone", "kept"])
+    gone.cancel()
+    predict.release(2)
+    assert await asyncio.gather(*running, kept) == ["RUNNING", "KEPT"]
+    assert predict.batches == [["running"], ["kept"]]
+    await batcher.close()
+
+
+async def test_close_answers_everything_queued_then_refuses_new_work() -> None:
+    predict = GatedPredict(gated=False)
+    batcher = make_batcher(predict, max_batch_size=2)
+    futures = batcher.submit(["a", "b", "c", "d", "e"])
+    await batcher.close()
+    assert all(future.done() for future in futures)
+    assert [future.result() for future in futures] == ["A", "B", "C", "D", "E"]
+    with pytest.raises(BatcherClosed):
+        batcher.submit(["late"])
+
+
+async def test_a_failing_batch_is_retried_item_by_item_so_only_the_bad_item_fails() -> None:
+    predict = GatedPredict(gated=False)
+    predict.fail_on = {"bad"}
+    batcher = make_batcher(predict)
+    good, bad, other = batcher.submit(["good", "bad", "other"])
+    assert await good == "GOOD"
+    assert await other == "OTHER"
+    with pytest.raises(ValueError, match="bad item"):
+        await bad
+    assert predict.batches[0] == ["good", "bad", "other"]
+    assert ["bad"] in predict.batches[1:]
+    await batcher.close()
+
+
+async def test_observer_sees_each_batch_and_the_queue_depth() -> None:
+    sizes: list[int] = []
+    depths: list[int] = []
+    observer = BatchObserver(on_batch=lambda size, seconds: sizes.append(size), on_queue=depths.append)
+    predict = GatedPredict()
+    batcher = make_batcher(predict, observer=observer)
+    first = batcher.submit(["a"])
+    await predict.wait_started()
+    rest = batcher.submit(["b", "c"])
+    predict.release(2)
+    await asyncio.gather(*first, *rest)
+    await batcher.close()
+    assert sizes == [1, 2]
+    assert 2 in depths and depths[-1] == 0
+
+
+async def test_extra_wait_only_after_a_batch_of_several(monkeypatch: pytest.MonkeyPatch) -> None:
+    sleeps: list[float] = []
+    real_sleep = asyncio.sleep
+
+    async def recording_sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+        await real_sleep(0)
+
+    monkeypatch.setattr(batching.asyncio, "sleep", recording_sleep)
+    predict = GatedPredict()
+    batcher = make_batcher(predict, max_wait_s=0.005)
+    lone = batcher.submit(["a"])
+    await predict.wait_started()
+    assert sleeps == []  # idle server: the lone request did not wait
+    pair = batcher.submit(["b", "c"])
+    predict.release(1)
+    await predict.wait_started()  # batch of two started; the previous batch held one item: no wait
+    assert sleeps == []
+    after_pair = batcher.submit(["d"])
+    predict.release(1)
+    await predict.wait_started()  # previous batch held two: load is high, a short wait for batch-mates
+    predict.release(1)
+    await asyncio.gather(*lone, *pair, *after_pair)
+    assert sleeps == [0.005]
+    await batcher.close()
+
+
+def job(size: int) -> Job:
+    return Job(item=str(size), size=size, future=None)  # type: ignore[arg-type]
+
+
+def test_split_by_length_keeps_a_uniform_batch_whole() -> None:
+    jobs = [job(10) for _ in range(8)]
+    assert split_by_length(jobs, overhead=50) == [jobs]
+
+
+def test_split_by_length_cuts_off_a_long_tail_when_padding_costs_more_than_a_forward() -> None:
+    jobs = [job(10) for _ in range(7)] + [job(400)]
+    groups = split_by_length(jobs, overhead=50)
+    assert [[j.size for j in group] for group in groups] == [[10] * 7, [400]]
+
+
+def test_split_by_length_is_off_with_zero_overhead_and_for_tiny_batches() -> None:
+    skewed = [job(10), job(10), job(10), job(400)]
+    assert split_by_length(skewed, overhead=0) == [skewed]
+    assert split_by_length(skewed[:3], overhead=50) == [skewed[:3]]
