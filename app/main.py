@@ -20,7 +20,7 @@ from app.errors import register_error_handlers
 from app.metrics import Metrics, server_metrics_dir
 from app.middleware import OneLineStartupErrors, RequestMetrics, StartupRefused
 from app.routes import ServiceState, register_routes
-from app.schemas import classify_request_model
+from app.schemas import classify_request_model, classify_request_schema
 from model.manifest import BundleError
 
 log = logging.getLogger("seqserve")
@@ -29,11 +29,13 @@ log = logging.getLogger("seqserve")
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the app; nothing is loaded until the lifespan starts."""
     settings = settings or Settings()
-    state = ServiceState(settings, classify_request_model(settings))
+    request_model = classify_request_model(settings)
+    state = ServiceState(settings, request_model, classify_request_schema(request_model))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await start(state)
+        app.openapi_schema = None  # regenerate /openapi.json with the loaded bundle names
         try:
             yield
         finally:
@@ -75,6 +77,7 @@ async def start(state: ServiceState) -> None:
         raise StartupRefused(str(exc)) from None
     for bundle in state.bundles.values():
         bundle.batcher.start()
+    state.request_schema["properties"]["models"]["items"]["enum"] = list(state.bundles)
     state.ready = True
     log.info("ready: %s", ", ".join(state.bundles))
 

@@ -27,7 +27,6 @@ from app.schemas import (
     HealthResponse,
     ModelsResponse,
     SingleResponse,
-    classify_request_model,
 )
 
 JSON = "application/json"
@@ -39,6 +38,7 @@ class ServiceState:
 
     settings: Settings
     request_model: type[ClassifyRequestBase]
+    request_schema: dict[str, Any]
     metrics: Metrics | None = None
     bundles: dict[str, ServedBundle] = field(default_factory=dict)
     ready: bool = False
@@ -54,7 +54,7 @@ def error_docs(*statuses: int) -> dict[int | str, dict[str, Any]]:
 
 def register_routes(app: FastAPI, state: ServiceState) -> None:
     settings = state.settings
-    request_schema = state.request_model.model_json_schema()
+    request_schema = state.request_schema
 
     @app.post(
         "/classify",
@@ -69,7 +69,6 @@ def register_routes(app: FastAPI, state: ServiceState) -> None:
         body = await read_body(request, settings.max_body_bytes)
         parsed = parse_request(body, state.request_model)
         texts = [parsed.text] if parsed.text is not None else parsed.texts
-        check_texts(texts, "text" if parsed.text is not None else "texts")
         bundles = select_bundles(state, parsed.models)
         per_bundle = await predict_all(state, bundles, texts, request, started)
         versions = {bundle.name: bundle.version for bundle in bundles}
@@ -133,6 +132,14 @@ async def read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+def validation_error(exc: ValidationError) -> errors.ApiError:
+    first = exc.errors()[0]
+    message = first["msg"]
+    if first["type"] == "string_pattern_mismatch":
+        message = "text must contain a non-whitespace character"
+    return errors.invalid_field(errors.field_path(first["loc"]), message)
+
+
 def parse_request(body: bytes, model: type[ClassifyRequestBase]) -> Any:
     """Validate straight from bytes; only when that fails, find out why for a message naming the field.
 
@@ -144,7 +151,7 @@ def parse_request(body: bytes, model: type[ClassifyRequestBase]) -> Any:
     except ValidationError as exc:
         first = exc.errors()[0]
         if first["type"] != "json_invalid":
-            raise errors.invalid_field(errors.field_path(first["loc"]), first["msg"]) from None
+            raise validation_error(exc) from None
         parsed = parse_unusual_json(body, model, first["msg"])
     if (parsed.text is None) == (parsed.texts is None):
         raise errors.invalid_field("text", "give exactly one of 'text' or 'texts'")
@@ -159,19 +166,7 @@ def parse_unusual_json(body: bytes, model: type[ClassifyRequestBase], reason: st
     try:
         return model.model_validate(document)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        raise errors.invalid_field(errors.field_path(first["loc"]), first["msg"]) from None
-
-
-def check_texts(texts: Sequence[str], field: str) -> None:
-    for index, text in enumerate(texts):
-        where = field if field == "text" else f"{field}.{index}"
-        if not text.strip():
-            raise errors.invalid_field(where, "text must contain a non-whitespace character")
-        try:
-            text.encode("utf-8")
-        except UnicodeEncodeError:
-            raise errors.invalid_field(where, "text contains a lone UTF-16 surrogate (not valid Unicode)") from None
+        raise validation_error(exc) from None
 
 
 def select_bundles(state: ServiceState, names: Sequence[str] | None) -> list[ServedBundle]:
@@ -208,6 +203,7 @@ async def predict_all(
         disconnected.cancel()
     if not everything.done():
         everything.cancel()  # cancelled jobs are dropped by the batcher before compute
+        everything.add_done_callback(lambda future: future.cancelled() or future.exception())
         if state.metrics is not None:
             state.metrics.rejected.labels("disconnected" if disconnected.done() else "timeout").inc()
         raise errors.timed_out(state.settings.request_timeout_s)

@@ -7,7 +7,7 @@ tests check them, but the hot path does not re-validate what it has just built.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
@@ -31,21 +31,32 @@ class ClassifyRequestBase(BaseModel):
 
 
 def classify_request_model(settings: Settings) -> type[ClassifyRequestBase]:
-    """The request model with this server's limits, so /docs shows them and violations name the field."""
-    text = Annotated[str, Field(min_length=1, max_length=settings.max_text_chars)]
+    """The request model with this server's limits, so /docs shows them and violations name the field.
+
+    Fields default to None but are not nullable: `{"text": null}` is refused like any other wrong type.
+    A text must hold a non-whitespace character (Unicode White_Space, as the tokenizer splits on).
+    """
+    text = Annotated[str, Field(min_length=1, max_length=settings.max_text_chars, pattern=r"\S")]
+    name = Annotated[str, Field(min_length=1, max_length=64)]
     return create_model(  # type: ignore[call-overload,no-any-return]
         "ClassifyRequest",
         __base__=ClassifyRequestBase,
-        text=(text | None, Field(None, description="one text to classify")),
+        text=(text, Field(None, description="one text to classify")),
         texts=(
-            list[text] | None,
+            list[text],
             Field(None, min_length=1, max_length=settings.max_texts, description="several texts, answered in order"),
         ),
-        models=(
-            list[Annotated[str, Field(min_length=1, max_length=64)]] | None,
-            Field(None, min_length=1, max_length=16, description="bundle names; default: all loaded"),
-        ),
+        models=(list[name], Field(None, min_length=1, max_length=16, description="bundle names; default: all loaded")),
     )
+
+
+def classify_request_schema(model: type[ClassifyRequestBase]) -> dict[str, Any]:
+    """The JSON schema of the request as the service enforces it: exactly one of `text` and `texts`."""
+    schema = model.model_json_schema()
+    for field in schema["properties"].values():
+        field.pop("default", None)
+    schema["oneOf"] = [{"required": ["text"]}, {"required": ["texts"]}]
+    return schema
 
 
 class ClassScores(BaseModel):
