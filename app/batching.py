@@ -36,6 +36,7 @@ class Job(Generic[Item]):
     item: Item
     size: int
     future: asyncio.Future = field(repr=False)
+    enqueued: float = 0.0  # perf_counter() at submit
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +45,7 @@ class BatchObserver:
 
     on_batch: Callable[[int, float], None] = lambda size, seconds: None
     on_queue: Callable[[int], None] = lambda depth: None
+    on_wait: Callable[[float], None] = lambda seconds: None  # per item: queued until its batch starts
 
 
 _STOP = object()
@@ -94,7 +96,8 @@ class DynamicBatcher(Generic[Item, Result]):
         if self._queue.qsize() + len(items) > self._max_queue:
             raise Overloaded()
         loop = asyncio.get_running_loop()
-        jobs = [Job(item, self._size_of(item), loop.create_future()) for item in items]
+        now = time.perf_counter()
+        jobs = [Job(item, self._size_of(item), loop.create_future(), now) for item in items]
         for job in jobs:
             self._queue.put_nowait(job)
         self._observer.on_queue(self._queue.qsize())
@@ -140,6 +143,8 @@ class DynamicBatcher(Generic[Item, Result]):
         loop = asyncio.get_running_loop()
         for group in split_by_length(jobs, self._split_overhead):
             started = time.perf_counter()
+            for job in group:
+                self._observer.on_wait(started - job.enqueued)
             try:
                 results = await loop.run_in_executor(self._executor, self._predict, [job.item for job in group])
             except Exception:

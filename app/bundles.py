@@ -102,6 +102,7 @@ def make_batcher(
     batch_hist = metrics.batch_size.labels(name)
     seconds_hist = metrics.inference_seconds.labels(name)
     depth_gauge = metrics.queue_depth.labels(name)
+    wait_hist = metrics.queue_wait.labels(name)
 
     def on_batch(size: int, seconds: float) -> None:
         batch_hist.observe(size)
@@ -116,7 +117,7 @@ def make_batcher(
         max_queue=settings.max_queue,
         max_wait_s=settings.max_wait_ms / 1000,
         split_overhead=CHARS_PER_FORWARD.get(runner.device.type, 0),
-        observer=BatchObserver(on_batch=on_batch, on_queue=depth_gauge.set),
+        observer=BatchObserver(on_batch=on_batch, on_queue=depth_gauge.set, on_wait=wait_hist.observe),
         name=name,
     )
 

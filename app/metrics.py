@@ -77,6 +77,10 @@ class Metrics:
             "seqserve_inference_duration_seconds", "Time of one batch: tokenize, forward, decode", ["model"],
             buckets=LATENCY_BUCKETS, registry=reg,
         )
+        self.queue_wait = Histogram(
+            "seqserve_queue_wait_seconds", "Time a text waits in the queue before its batch starts", ["model"],
+            buckets=LATENCY_BUCKETS, registry=reg,
+        )
         self.queue_depth = Gauge(
             "seqserve_queue_depth", "Texts waiting per model, summed over workers", ["model"],
             multiprocess_mode="livesum", registry=reg,

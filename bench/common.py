@@ -14,6 +14,8 @@ from pathlib import Path
 import httpx
 
 REPO = Path(__file__).resolve().parent.parent
+if str(REPO) not in sys.path:  # scripts run as `python bench/x.py` from a checkout
+    sys.path.insert(0, str(REPO))
 SHARED = Path(os.environ.get("SEQSERVE_BENCH_SHARED", REPO.parent / "shared"))  # data and loadtest.sh
 LOADTEST = SHARED / "bench" / "loadtest.sh"
 DEFAULT_DATA = SHARED / "data"
