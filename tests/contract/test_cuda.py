@@ -1,0 +1,75 @@
+"""GPU path checks: run where CUDA exists (the GPU machine), skipped elsewhere (CI has no GPU)."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+import torch
+
+from tests.support import MODEL_DIR, REPO, LiveServer, metric_samples
+
+pytestmark = [
+    pytest.mark.cuda,
+    pytest.mark.anyio,
+    pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device"),
+]
+
+COMPACTION_WARNING = "not part of single contiguous chunk of memory"
+PROBE = """
+import sys, warnings
+import torch
+from pathlib import Path
+from model.runtime import load_bundle
+warnings.simplefilter("always")
+with warnings.catch_warnings(record=True) as caught:
+    for half in (False, True):
+        if sys.argv[1] == "served":
+            runner = load_bundle(Path(sys.argv[2]), "cuda", half=half)
+        else:  # the scripted file loaded straight onto the GPU, without compaction
+            runner = load_bundle(Path(sys.argv[2]), "cpu")
+            runner.module = torch.jit.load(str(Path(sys.argv[2]) / "model.pt"), map_location="cuda")
+            runner.device = torch.device("cuda")
+        for _ in range(3):
+            runner.predict(["show me flights from boston to denver", "ok"] * 8)
+print("WARNINGS:", [str(w.message)[:120] for w in caught])
+"""
+
+
+def warnings_of(mode: str, bundle: str) -> str:
+    result = subprocess.run(
+        [sys.executable, "-c", PROBE, mode, str(MODEL_DIR / bundle)], cwd=REPO, capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("bundle", ["atis", "sentiment"])
+def test_served_lstm_weights_are_compacted_once_so_cudnn_never_warns(bundle: str) -> None:
+    assert COMPACTION_WARNING not in warnings_of("served", bundle)
+
+
+def test_the_warning_check_can_fail_on_an_uncompacted_module() -> None:
+    assert COMPACTION_WARNING in warnings_of("uncompacted", "sentiment")
+
+
+async def test_batches_grow_past_32_at_concurrency_256(tmp_path: Path) -> None:
+    env = {"SEQSERVE_MODEL_DIR": str(MODEL_DIR), "SEQSERVE_DEVICE": "cuda", "SEQSERVE_METRICS_DIR": str(tmp_path)}
+    with LiveServer(env) as server:
+        limits = httpx.Limits(max_connections=256)
+        async with httpx.AsyncClient(base_url=server.url, timeout=60, limits=limits) as client:
+
+            async def user(index: int) -> list[int]:
+                body = {"text": f"flights from boston to denver on day {index}", "models": ["atis"]}
+                return [(await client.post("/classify", json=body)).status_code for _ in range(8)]
+
+            statuses = await asyncio.gather(*(user(i) for i in range(256)))
+            assert {code for codes in statuses for code in codes} == {200}
+            scrape = (await client.get("/metrics")).text
+    buckets = metric_samples(scrape, "seqserve_batch_size_bucket")
+    total = metric_samples(scrape, "seqserve_batch_size_count")['{model="atis"}']
+    assert total - buckets['{le="32.0",model="atis"}'] > 0, "no batch held more than 32 texts"
