@@ -73,3 +73,18 @@ async def test_batches_grow_past_32_at_concurrency_256(tmp_path: Path) -> None:
     buckets = metric_samples(scrape, "seqserve_batch_size_bucket")
     total = metric_samples(scrape, "seqserve_batch_size_count")['{model="atis"}']
     assert total - buckets['{le="32.0",model="atis"}'] > 0, "no batch held more than 32 texts"
+
+
+@pytest.mark.parametrize("bundle", ["atis", "snips", "sentiment"])
+def test_cuda_answers_like_the_cpu(bundle: str) -> None:
+    """The pinned-buffer copy and compacted weights change nothing: same labels, same probabilities."""
+    from model.runtime import load_bundle, prediction_labels
+
+    texts = ["show me flights from boston to denver tomorrow", "ok", "a dull , lifeless film", "play jazz"] * 40
+    on_cpu = load_bundle(MODEL_DIR / bundle, "cpu").predict(texts)
+    on_gpu = load_bundle(MODEL_DIR / bundle, "cuda").predict(texts)
+    for cpu, gpu in zip(on_cpu, on_gpu, strict=True):
+        cpu_labels, cpu_scores = prediction_labels(cpu)
+        gpu_labels, gpu_scores = prediction_labels(gpu)
+        assert cpu_labels == gpu_labels
+        assert max(abs(a - b) for a, b in zip(cpu_scores, gpu_scores)) < 1e-4
