@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import chain
 from pathlib import Path
 
 import numpy as np
@@ -69,22 +70,25 @@ def word_bytes(text: str, offsets: Sequence[tuple[int, int]], width: int) -> byt
 def pad_batch(
     encoded: Sequence[EncodedText], texts: Sequence[str] | None = None, word_chars: int | None = None
 ) -> ModelInputs:
-    """Build one padded batch. A text with no tokens gets one PAD token so packing never sees length 0."""
-    lengths = np.fromiter((max(len(e.ids), 1) for e in encoded), dtype=np.int64, count=len(encoded))
-    batch, width = len(encoded), int(lengths.max(initial=1))
-    ids = np.full((batch, width), PAD_ID, dtype=np.int64)
-    for row, enc in enumerate(encoded):
-        ids[row, : len(enc.ids)] = enc.ids
+    """Build one padded batch. A text with no tokens gets one PAD token so packing never sees length 0.
+
+    Rows are filled through one boolean mask over the [B, T] grid (row-major, like the concatenated
+    token lists), so the only per-token Python work left is cutting each token's bytes.
+    """
+    counts = np.fromiter((len(e.ids) for e in encoded), dtype=np.int64, count=len(encoded))
+    lengths = np.maximum(counts, 1)
+    width = int(lengths.max(initial=1))
+    real = np.arange(width)[None, :] < counts[:, None]  # [B, T]
+    ids = np.full(real.shape, PAD_ID, dtype=np.int64)
+    ids[real] = np.fromiter(chain.from_iterable(e.ids for e in encoded), dtype=np.int64, count=int(counts.sum()))
     chars = None
     if word_chars is not None:
         if texts is None:
             raise ValueError("texts are needed to build character inputs")
-        chars = np.zeros((batch, width, word_chars), dtype=np.uint8)
-        for row, (enc, text) in enumerate(zip(encoded, texts, strict=True)):
-            if enc.offsets:
-                raw = word_bytes(text, enc.offsets, word_chars)
-                chars[row, : len(enc.offsets)] = np.frombuffer(raw, dtype=np.uint8).reshape(-1, word_chars)
-        chars = torch.from_numpy(chars).long()
+        raw = b"".join(word_bytes(text, e.offsets, word_chars) for text, e in zip(texts, encoded, strict=True))
+        grid = np.zeros((*real.shape, word_chars), dtype=np.uint8)
+        grid[real] = np.frombuffer(raw, dtype=np.uint8).reshape(-1, word_chars)
+        chars = torch.from_numpy(grid).long()
     return ModelInputs(torch.from_numpy(ids), torch.from_numpy(lengths), chars)
 
 
