@@ -39,22 +39,34 @@ async def inprocess_client(settings: Settings) -> AsyncIterator[httpx.AsyncClien
 
 
 class LiveServer:
-    """A `uvicorn app.main:app` subprocess on a free port, configured through SEQSERVE_* variables."""
+    """A live server subprocess on a free port, configured through SEQSERVE_* variables.
 
-    def __init__(self, env: Mapping[str, str], args: tuple[str, ...] = (), port: int | None = None) -> None:
+    `uvicorn app.main:app` by default; with `launcher=True`, `python -m app` (what the container runs).
+    """
+
+    def __init__(
+        self, env: Mapping[str, str], args: tuple[str, ...] = (), port: int | None = None, launcher: bool = False
+    ) -> None:
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self._env = {**os.environ, "PYTHONUNBUFFERED": "1", **env}
         self._args = args
+        self._launcher = launcher
         self.process: subprocess.Popen[str] | None = None
         self.output = ""
 
     def start(self, wait_ready: bool = True, timeout: float = 120) -> LiveServer:
-        command = [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1", "--port", str(self.port)]
+        if self._launcher:
+            command = [sys.executable, "-m", "app", *self._args]
+            env = {**self._env, "SEQSERVE_HOST": "127.0.0.1", "SEQSERVE_PORT": str(self.port), "SEQSERVE_LOG_LEVEL": "warning"}
+        else:
+            command = [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1", "--port", str(self.port)]
+            command += ["--log-level", "warning", *self._args]
+            env = self._env
         self.process = subprocess.Popen(
-            [*command, "--log-level", "warning", *self._args],
+            command,
             cwd=REPO,
-            env=self._env,
+            env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
