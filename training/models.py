@@ -162,8 +162,28 @@ class BiLSTMTagger(nn.Module):
     def decode(self, log_probs: Tensor, lengths: Tensor) -> Tensor:
         """Most probable valid BIO sequence [B, T] (int64) from log-probabilities [B, T, K] (fp32).
 
-        Positions after a text's length repeat its last tag; callers read only the first `length`.
+        Where the per-token argmax is already valid BIO it is also the constrained optimum (it maximises
+        the sum without the constraint), so the Viterbi loop runs only for the rows where it is not.
+        Positions after a text's length are unspecified; callers read only the first `length`.
         """
+        lengths = lengths.to(log_probs.device)
+        greedy = log_probs.argmax(dim=2)  # [B, T]
+        invalid = self.invalid_rows(greedy, lengths)  # [B]
+        if not bool(invalid.any()):
+            return greedy
+        rows = invalid.nonzero().squeeze(1)
+        repaired = self.viterbi(log_probs.index_select(0, rows), lengths.index_select(0, rows))
+        return greedy.index_copy(0, rows, repaired)
+
+    def invalid_rows(self, tags: Tensor, lengths: Tensor) -> Tensor:
+        """[B] bool: the row has an `I-x` that does not continue a `B-x` or `I-x` (see `bio_allowed`)."""
+        previous = torch.cat([torch.full_like(tags[:, :1], -1), tags[:, :-1]], dim=1)  # -1: sentence start
+        continues = (previous == self.begin[tags]) | (previous == tags)
+        broken = self.inside[tags] & ~continues & token_mask(lengths, tags.size(1), tags.device)
+        return broken.any(dim=1)
+
+    def viterbi(self, log_probs: Tensor, lengths: Tensor) -> Tensor:
+        """Exact constrained Viterbi, O(K) per step; positions after a length repeat the last tag."""
         batch, length, num_tags = log_probs.shape
         active = token_mask(lengths, length, log_probs.device)  # [B, T]
         own = torch.arange(num_tags, device=log_probs.device).expand(batch, num_tags)  # [B, K]
