@@ -27,7 +27,10 @@ FROM base AS build
 RUN apt-get update \
     && apt-get install -y --no-install-recommends python3-venv \
     && rm -rf /var/lib/apt/lists/* \
-    && python3 -m venv /venv
+    && python3 -m venv /venv \
+    && /venv/bin/pip install --upgrade pip
+# (Debian's bundled pip 23.0 builds sdists such as seqeval the legacy way, through setup_requires, which
+# fails with today's setuptools_scm; a current pip builds them in an isolated PEP 517 environment.)
 ENV PATH=/venv/bin:$PATH
 
 # torch first, pinned, so that nothing installed later replaces the chosen build. Either from a wheel
