@@ -11,4 +11,6 @@ python=${PYTHON:-python3}
 "$venv/bin/python" -m pip install -q --upgrade pip
 "$venv/bin/python" -m pip install -q "torch==2.13.0" ${TORCH_INDEX_URL:+--index-url "$TORCH_INDEX_URL"}
 "$venv/bin/python" -m pip install -q -e ".[dev]"
+# As if activated: tests that start the venv's console scripts (schemathesis, seqserve-train) find them.
+export PATH="$PWD/$venv/bin:$PATH"
 exec "$venv/bin/python" -m pytest "$@"
