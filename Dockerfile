@@ -33,18 +33,22 @@ RUN apt-get update \
 # fails with today's setuptools_scm; a current pip builds them in an isolated PEP 517 environment.)
 ENV PATH=/venv/bin:$PATH
 
-# torch first, pinned, so that nothing installed later replaces the chosen build. Either from a wheel
-# directory in the build context (TORCH_FIND_LINKS=/wheels: the only torch looked at is the local one,
-# its small dependencies come from PyPI), or from TORCH_INDEX_URL (CPU index by default; see README).
+# torch first, pinned, so that nothing installed later replaces the chosen build. In order of preference:
+# a torch wheel in the build context's wheels/ (TORCH_FIND_LINKS=/wheels, or any torch-VERSION wheel found
+# there: CI drops the machine's wheel in), else TORCH_INDEX_URL (PyTorch's CPU index by default), else,
+# when that index cannot be reached, PyPI's Linux build (it carries CUDA: much larger, but it runs on CPU).
 ARG TORCH_VERSION=2.13.0
 ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
 ARG TORCH_FIND_LINKS=
 COPY wheels/ /wheels/
-RUN if [ -n "$TORCH_FIND_LINKS" ]; then \
-        pip install --no-index --no-deps --find-links "$TORCH_FIND_LINKS" "torch==$TORCH_VERSION" \
-        && pip install --find-links "$TORCH_FIND_LINKS" "torch==$TORCH_VERSION"; \
+RUN links="$TORCH_FIND_LINKS"; \
+    if [ -z "$links" ] && ls /wheels/torch-"$TORCH_VERSION"*.whl >/dev/null 2>&1; then links=/wheels; fi; \
+    if [ -n "$links" ]; then \
+        pip install --no-index --no-deps --find-links "$links" "torch==$TORCH_VERSION" \
+        && pip install --find-links "$links" "torch==$TORCH_VERSION"; \
     else \
-        pip install --index-url "$TORCH_INDEX_URL" "torch==$TORCH_VERSION"; \
+        pip install --retries 1 --timeout 20 --index-url "$TORCH_INDEX_URL" "torch==$TORCH_VERSION" \
+        || { echo "torch index $TORCH_INDEX_URL unreachable: taking torch from PyPI"; pip install "torch==$TORCH_VERSION"; }; \
     fi \
     && python -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda)" \
     && cd /venv/lib/python3.11/site-packages/torch \
