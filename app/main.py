@@ -69,6 +69,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 async def start(state: ServiceState) -> None:
     settings = state.settings
+    configure_logging(settings.log_level)
     torch.set_num_threads(settings.torch_threads)
     state.metrics = Metrics(server_metrics_dir(settings.metrics_dir))
     try:
@@ -89,6 +90,16 @@ async def drain(state: ServiceState) -> None:
     if state.metrics is not None:
         state.metrics.mark_process_dead()
     log.info("drained")
+
+
+def configure_logging(level: str) -> None:
+    """The service's own lines ("ready", "drained", bundle loads) beside uvicorn's, at the same level."""
+    if not log.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(levelname)s:     %(name)s: %(message)s"))
+        log.addHandler(handler)
+        log.propagate = False
+    log.setLevel(level.upper())
 
 
 app = create_app()

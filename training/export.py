@@ -93,6 +93,7 @@ def export_bundle(
         manifest = draft.model_copy(update={"example": BundleExample(text=texts[0], labels=labels_, scores=scores)})
         write_manifest(staging, manifest)
         check_parity(expected, predict_in_batches(load_bundle(staging), texts), texts)
+        staging.chmod(0o755)  # mkdtemp makes it 0700: the service may run as another user
         if out_dir.exists():
             shutil.rmtree(out_dir)
         staging.rename(out_dir)

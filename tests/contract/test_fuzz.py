@@ -6,6 +6,8 @@ import asyncio
 import os
 import shutil
 import subprocess
+import sys
+from pathlib import Path
 
 import httpx
 import pytest
@@ -20,7 +22,8 @@ EXAMPLES_PER_OPERATION = int(os.environ.get("SEQSERVE_FUZZ_EXAMPLES", "300"))
 async def test_every_operation_survives_schema_fuzzing(client: httpx.AsyncClient) -> None:
     if client.base_url.host == "testserver":
         pytest.skip("Schemathesis speaks HTTP: runs against the live server and the container")
-    command = shutil.which("schemathesis") or shutil.which("st")
+    beside_python = Path(sys.executable).parent / "schemathesis"
+    command = str(beside_python) if beside_python.exists() else shutil.which("schemathesis")
     assert command, "schemathesis is a dev dependency"
     result = await asyncio.to_thread(
         subprocess.run,
