@@ -20,6 +20,7 @@ from app.main import create_app
 
 REPO = Path(__file__).resolve().parent.parent
 MODEL_DIR = REPO / "model"
+DATA_DIR = Path(os.environ.get("SEQSERVE_DATA", REPO.parent / "shared" / "data"))  # train/dev splits, read in place
 
 
 def free_port() -> int:

@@ -11,7 +11,7 @@ import httpx
 import pytest
 import torch
 
-from tests.support import MODEL_DIR, REPO, LiveServer, metric_samples
+from tests.support import DATA_DIR, MODEL_DIR, REPO, LiveServer, metric_samples
 
 pytestmark = [
     pytest.mark.cuda,
@@ -88,3 +88,35 @@ def test_cuda_answers_like_the_cpu(bundle: str) -> None:
         gpu_labels, gpu_scores = prediction_labels(gpu)
         assert cpu_labels == gpu_labels
         assert max(abs(a - b) for a, b in zip(cpu_scores, gpu_scores)) < 1e-4
+
+
+@pytest.mark.parametrize("bundle", ["atis", "snips"])
+def test_half_precision_tags_like_full_precision_on_the_dev_set(bundle: str) -> None:
+    """fp16 weights: the same labels for ≥ 99.9 % of dev texts and slot F1 within 0.1 of fp32."""
+    from model.runtime import load_bundle, prediction_labels
+    from training.data import read_tagging
+    from training.evaluate import predict_slots, predict_texts, slot_metrics
+
+    sentences = read_tagging(DATA_DIR / bundle / "dev", "auto")
+    full, half = load_bundle(MODEL_DIR / bundle, "cuda"), load_bundle(MODEL_DIR / bundle, "cuda", half=True)
+    texts = [sentence.text for sentence in sentences]
+    same = sum(
+        prediction_labels(a)[0] == prediction_labels(b)[0]
+        for a, b in zip(predict_texts(full, texts), predict_texts(half, texts), strict=True)
+    )
+    assert same / len(texts) >= 0.999, f"{len(texts) - same} of {len(texts)} texts changed labels in fp16"
+    f1_full = slot_metrics(sentences, predict_slots(full, sentences))["slot_f1"]
+    f1_half = slot_metrics(sentences, predict_slots(half, sentences))["slot_f1"]
+    assert abs(f1_full - f1_half) <= 0.1
+
+
+def test_half_precision_sentiment_like_full_precision_on_the_dev_set() -> None:
+    from model.runtime import load_bundle
+    from training.data import read_labelled_table
+    from training.evaluate import predict_labels
+
+    examples = read_labelled_table(DATA_DIR / "sst2" / "dev.tsv", None, None)
+    full = predict_labels(load_bundle(MODEL_DIR / "sentiment", "cuda"), examples)
+    half = predict_labels(load_bundle(MODEL_DIR / "sentiment", "cuda", half=True), examples)
+    same = sum(a == b for a, b in zip(full, half, strict=True))
+    assert same / len(examples) >= 0.999, f"{len(examples) - same} of {len(examples)} labels changed in fp16"
