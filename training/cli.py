@@ -19,8 +19,15 @@ from pathlib import Path
 from model.manifest import BundleError
 from training.config import TASK_DEFAULTS, default_config
 from training.data import DataError
+from training.download import RAW_GITHUB
 
 EXIT_USAGE = 2
+EXAMPLES = (
+    "  python -m training download atis --out data",
+    "  python -m training slots --train data/atis/train --dev data/atis/dev --out model/atis",
+    "  python -m training sentiment --train data/sst2/train_phrases.tsv --dev data/sst2/dev.tsv --out model/sentiment",
+    "  python -m training evaluate model/atis data/atis/dev",
+)
 
 
 def add_training_options(parser: argparse.ArgumentParser, task: str) -> None:
@@ -56,7 +63,11 @@ def add_training_options(parser: argparse.ArgumentParser, task: str) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m training", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m training",
+        description="Train BiLSTM sentiment and slot-filling models and export them as bundles the service loads.",
+        epilog="examples:\n" + "\n".join(EXAMPLES), formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     sentiment = commands.add_parser("sentiment", help="train a BiLSTM sentiment classifier and export a bundle")
     add_training_options(sentiment, "sentiment")
@@ -71,6 +82,8 @@ def build_parser() -> argparse.ArgumentParser:
     download = commands.add_parser("download", help="fetch a public dataset (train/dev/test) from GitHub")
     download.add_argument("dataset", choices=["atis", "snips", "sst2"])
     download.add_argument("--out", required=True, type=Path, help="folder to write the dataset into")
+    download.add_argument("--base-url", default=RAW_GITHUB,
+                          help=f"raw-file host or a mirror of it, http(s) or file:// (default {RAW_GITHUB})")
     return parser
 
 
@@ -87,7 +100,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif args.command == "download":
             from training.download import download
 
-            for path in download(args.dataset, args.out):
+            for path in download(args.dataset, args.out, args.base_url):
                 print(path)
         else:
             from training.tasks import run

@@ -97,10 +97,25 @@ class CharEncoder(nn.Module):
         self.filters = filters
 
     def forward(self, chars: Tensor) -> Tensor:
+        """Only real tokens and only the bytes up to the batch's longest word are convolved (padding
+        tokens get zero features): on short ATIS/SNIPS words this is ~3x less work than the full
+        [B*T, W] grid. Conv outputs at byte positions past a word's end are masked to 0 before the max
+        (ReLU outputs are ≥ 0, so the max is unchanged by them), so a word's features depend only on
+        its own bytes, never on how long its batch-mates are."""
         batch, length, width = chars.shape
-        embedded = self.embed(chars.reshape(batch * length, width)).transpose(1, 2)  # [B*T, D, W]
-        features = torch.relu(self.conv(embedded)).max(dim=2).values  # [B*T, F]
-        return features.reshape(batch, length, self.filters)
+        flat = chars.reshape(batch * length, width)  # [B*T, W]
+        byte_counts = (flat != 0).sum(dim=1)  # [B*T]; 0 only on padding tokens
+        rows = (byte_counts > 0).nonzero().squeeze(1)  # [N] real tokens
+        out = torch.zeros(batch * length, self.filters, dtype=self.conv.weight.dtype, device=chars.device)
+        if rows.numel() == 0:
+            return out.reshape(batch, length, self.filters)
+        used = int(byte_counts.max())
+        words = flat.index_select(0, rows)[:, :used]  # [N, U]
+        embedded = self.embed(words).transpose(1, 2)  # [N, D, U]
+        convolved = torch.relu(self.conv(embedded)).masked_fill((words == 0).unsqueeze(1), 0.0)  # [N, F, U]
+        features = convolved.max(dim=2).values  # [N, F]
+        out = out.index_copy(0, rows, features.to(out.dtype))
+        return out.reshape(batch, length, self.filters)
 
 
 def bio_structure(tags: Sequence[str]) -> tuple[Tensor, Tensor]:
