@@ -23,6 +23,7 @@ class ModelConfig:
     dropout: float = 0.3
     byte_dim: int = 32
     char_filters: int = 64
+    sentence_context: bool = False
 
 
 @dataclass(frozen=True)
@@ -43,7 +44,11 @@ class TrainConfig:
     clip_norm: float = 5.0
     patience: int = 3  # epochs without a better dev metric before stopping
     word_dropout: float = 0.1  # training tokens replaced by [UNK], so unseen words have a trained embedding
+    sequence_loss: bool = False  # slots: constrained-CRF loss over valid BIO sequences instead of per-token CE
+    length_weighted: bool = False  # sentiment: weight each example's loss by its length (long texts are rare in phrases)
     min_frequency: int = 1
+    subwords: bool = False  # WordPiece vocabulary of `max_vocab` entries instead of whole words
+    max_vocab: int = 50_000
     max_seq_len: int = 128
     max_word_chars: int = 20
     seed: int = 13

@@ -86,7 +86,8 @@ def fit(
     stale, started = 0, time.perf_counter()
     for epoch in range(1, config.epochs + 1):
         model.train()
-        progress = tqdm(batches(generator), total=steps_per_epoch, desc=f"epoch {epoch}", leave=False)
+        progress = tqdm(batches(generator), total=steps_per_epoch, desc=f"epoch {epoch}", leave=False,
+                        disable=None, mininterval=1.0)  # no bar when stderr is not a terminal
         loss_sum, count = 0.0, 0
         for batch in progress:
             batch = tuple(tensor.to(device, non_blocking=True) for tensor in batch)

@@ -152,16 +152,19 @@ class BiLSTMTagger(nn.Module):
         hidden_size: int = 128,
         num_layers: int = 1,
         dropout: float = 0.3,
+        sentence_context: bool = False,
     ) -> None:
         super().__init__()
         self.vocab_size = vocab_size
         self.unk_id = UNK_ID
+        self.use_context = sentence_context
         self.embed = nn.Embedding(vocab_size, embed_dim, padding_idx=PAD_ID)
         self.chars = CharEncoder(byte_dim, char_filters)
         self.encoder = PackedBiLSTM(embed_dim + char_filters, hidden_size, num_layers, dropout)
         self.dropout = nn.Dropout(dropout)
         self.slot_head = nn.Linear(2 * hidden_size, len(slot_tags))
         self.intent_head = nn.Linear(4 * hidden_size, num_intents)
+        self.slot_context = nn.Linear(4 * hidden_size, len(slot_tags))
         inside, begin = bio_structure(slot_tags)
         self.register_buffer("inside", inside)
         self.register_buffer("begin", begin)
@@ -172,7 +175,11 @@ class BiLSTMTagger(nn.Module):
         features = torch.cat([words, self.chars(chars)], dim=-1)  # [B, T, E+F]
         states = self.dropout(self.encoder(self.dropout(features), lengths))  # [B, T, 2H]
         mask = token_mask(lengths, ids.size(1), ids.device)
-        return self.slot_head(states), self.intent_head(masked_pool(states, mask))
+        pooled = masked_pool(states, mask)  # [B, 4H]
+        tag_logits = self.slot_head(states)  # [B, T, K]
+        if self.use_context:
+            tag_logits = tag_logits + self.slot_context(pooled).unsqueeze(1)
+        return tag_logits, self.intent_head(pooled)
 
     def decode(self, log_probs: Tensor, lengths: Tensor) -> Tensor:
         """Most probable valid BIO sequence [B, T] (int64) from log-probabilities [B, T, K] (fp32).
@@ -213,6 +220,37 @@ class BiLSTMTagger(nn.Module):
         tags = self.decode(log_probs, lengths)
         tag_probs = log_probs.gather(2, tags.unsqueeze(2)).squeeze(2).exp()
         return torch.softmax(intent_logits.float(), dim=-1), tags, tag_probs
+
+
+NEG = -1e4  # "not allowed" in training: finite, so masked branches never turn gradients into NaN
+
+
+def constrained_nll(emissions: Tensor, tags: Tensor, lengths: Tensor, inside: Tensor, begin: Tensor) -> Tensor:
+    """Negative log-likelihood per token of the gold tags under a CRF whose transitions are fixed: 0
+    where BIO allows the step, "never" elsewhere (training only; not part of the exported model).
+
+    This is the sequence-level loss of exactly the model `BiLSTMTagger.decode` decodes: probability
+    mass is normalised over valid BIO sequences only, so no capacity is spent pushing down invalid
+    ones, and decoding stays O(K) per step because there are no learned transition scores.
+    emissions [B, T, K] (any float dtype, computed in fp32), tags [B, T] (negative after the length).
+    """
+    batch, length, num_tags = emissions.shape
+    emissions = emissions.float()
+    mask = token_mask(lengths, length, emissions.device)  # [B, T]
+    gold = emissions.gather(2, tags.clamp(min=0).unsqueeze(2)).squeeze(2)  # [B, T]
+    gold_score = (gold * mask).sum()
+    own = torch.arange(num_tags, device=emissions.device)
+    has_begin = (begin != own)[None, :]  # [1, K]: I-x whose B-x exists
+    inside_row = inside[None, :]
+    begin_rows = begin.expand(batch, num_tags)
+    alpha = emissions[:, 0].masked_fill(inside_row, NEG)  # [B, K] log-sum of valid prefixes ending in k
+    for step in range(1, length):
+        from_any = alpha.logsumexp(dim=1, keepdim=True)  # [B, 1]
+        from_inside = torch.where(has_begin, torch.logaddexp(alpha.gather(1, begin_rows), alpha), alpha)
+        following = torch.where(inside_row, from_inside, from_any) + emissions[:, step]
+        alpha = torch.where(mask[:, step : step + 1], following, alpha)
+    log_partition = alpha.logsumexp(dim=1).sum()
+    return (log_partition - gold_score) / mask.sum()
 
 
 def parameter_count(model: nn.Module) -> int:

@@ -27,7 +27,7 @@ from training.data import DataError, LabelledText, TaggedSentence, read_labelled
 from training.evaluate import accuracy, predict_labels, predict_slots, slot_metrics, slot_report
 from training.export import export_bundle
 from training.loop import Batch, fit, pick_device, seed_everything, shuffled_buckets
-from training.models import BiLSTMClassifier, BiLSTMTagger, parameter_count
+from training.models import BiLSTMClassifier, BiLSTMTagger, constrained_nll, parameter_count
 from training.report import ReportInputs, build_report
 from training.tokenizer import build_tokenizer, token_tags
 
@@ -48,7 +48,8 @@ def run(config: TrainConfig, log: Callable[[str], object] = print) -> RunResult:
 
 
 def fitted_tokenizer(texts: Sequence[str], config: TrainConfig) -> Tokenizer:
-    tokenizer = build_tokenizer(texts, min_frequency=config.min_frequency)
+    tokenizer = build_tokenizer(texts, min_frequency=config.min_frequency, max_vocab=config.max_vocab,
+                                subwords=config.subwords)
     tokenizer.no_padding()
     tokenizer.enable_truncation(config.max_seq_len)
     return tokenizer
@@ -98,7 +99,7 @@ def run_slots(config: TrainConfig, log: Callable[[str], object] = print) -> RunR
     m = config.model
     model = BiLSTMTagger(tokenizer.get_vocab_size(), slot_tags, len(intents), embed_dim=m.embed_dim,
                          byte_dim=m.byte_dim, char_filters=m.char_filters, hidden_size=m.hidden_size,
-                         num_layers=m.num_layers, dropout=m.dropout)
+                         num_layers=m.num_layers, dropout=m.dropout, sentence_context=m.sentence_context)
     log(f"tagger: {len(slot_tags)} tags, {len(intents)} intents, vocabulary {tokenizer.get_vocab_size()}, "
         f"{parameter_count(model):,} parameters")
     tag_ids, intent_ids = label_index(slot_tags), label_index(intents)
@@ -119,7 +120,10 @@ def run_slots(config: TrainConfig, log: Callable[[str], object] = print) -> RunR
     def loss(model: nn.Module, batch: Batch) -> Tensor:
         ids, chars, lengths, tags, intent = batch
         tag_logits, intent_logits = model.scores(ids, chars, lengths)
-        slot_loss = F.cross_entropy(tag_logits.flatten(0, 1).float(), tags.flatten(), ignore_index=IGNORE)
+        if config.sequence_loss:
+            slot_loss = constrained_nll(tag_logits, tags, lengths, model.inside, model.begin)
+        else:
+            slot_loss = F.cross_entropy(tag_logits.flatten(0, 1).float(), tags.flatten(), ignore_index=IGNORE)
         return slot_loss + F.cross_entropy(intent_logits.float(), intent)
 
     def dev_metrics(model: nn.Module) -> dict[str, float]:
@@ -173,9 +177,14 @@ def run_sentiment(config: TrainConfig, log: Callable[[str], object] = print) -> 
             target = torch.tensor([targets[i] for i in chosen])
             yield drop_words(inputs.ids, config.word_dropout, generator), inputs.lengths, target
 
+    mean_length = sum(len(e.ids) for e in encoded) / max(len(encoded), 1)
+
     def loss(model: nn.Module, batch: Batch) -> Tensor:
         ids, lengths, target = batch
-        return F.cross_entropy(model.logits(ids, lengths).float(), target)
+        losses = F.cross_entropy(model.logits(ids, lengths).float(), target, reduction="none")
+        if config.length_weighted:
+            losses = losses * lengths.to(losses.device) / mean_length
+        return losses.mean()
 
     def dev_metrics(model: nn.Module) -> dict[str, float]:
         runner = eager_runner(model, tokenizer, "classifier", labels, config, device)

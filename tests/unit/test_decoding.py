@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from model.text import bio_allowed
-from training.models import BiLSTMTagger
+from training.models import BiLSTMTagger, constrained_nll
 
 TAGS = ["O", "B-a", "I-a", "B-b", "I-b", "I-c"]  # I-c has no B-c: it may only continue itself
 
@@ -71,3 +71,22 @@ def test_scripted_tagger_never_starts_inside_an_entity() -> None:
     log_probs = torch.log_softmax(torch.tensor([[[0.0, 1.0, 9.0, 0.0, 0.0, 9.0]]]), dim=-1)
     scripted = torch.jit.script(tagger())
     assert scripted.decode(log_probs, torch.tensor([1])).tolist() == [[1]]  # B-a, not I-a or I-c
+
+
+def test_constrained_nll_equals_brute_force_over_valid_sequences() -> None:
+    model = tagger()
+    generator = torch.Generator().manual_seed(3)
+    emissions = torch.randn(2, 4, len(TAGS), generator=generator, requires_grad=True)
+    lengths = torch.tensor([4, 3])
+    gold = torch.tensor([[1, 2, 0, 3], [0, 3, 4, -100]])
+    loss = constrained_nll(emissions, gold, lengths, model.inside, model.begin)
+    expected = 0.0
+    for row, length in enumerate(lengths.tolist()):
+        scores = [sum(float(emissions[row, t, i]) for t, i in enumerate(path))
+                  for path in itertools.product(range(len(TAGS)), repeat=length)
+                  if valid([TAGS[i] for i in path])]
+        gold_score = sum(float(emissions[row, t, gold[row, t]]) for t in range(length))
+        expected += float(torch.logsumexp(torch.tensor(scores), 0)) - gold_score
+    assert abs(float(loss) - expected / 7) < 1e-5
+    loss.backward()
+    assert bool(torch.isfinite(emissions.grad).all())
