@@ -88,6 +88,6 @@ def test_constrained_nll_equals_brute_force_over_valid_sequences() -> None:
                   if valid([TAGS[i] for i in path])]
         gold_score = sum(float(values[row, t, gold[row, t]]) for t in range(length))
         expected += float(torch.logsumexp(torch.tensor(scores), 0)) - gold_score
-    assert abs(float(loss) - expected / 7) < 1e-5
+    assert abs(loss.item() - expected / 7) < 1e-5
     loss.backward()
     assert bool(torch.isfinite(emissions.grad).all())
