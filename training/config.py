@@ -45,10 +45,7 @@ class TrainConfig:
     patience: int = 3  # epochs without a better dev metric before stopping
     word_dropout: float = 0.1  # training tokens replaced by [UNK], so unseen words have a trained embedding
     sequence_loss: bool = False  # slots: constrained-CRF loss over valid BIO sequences instead of per-token CE
-    length_weighted: bool = False  # sentiment: weight each example's loss by its length (long texts are rare in phrases)
     min_frequency: int = 1
-    subwords: bool = False  # WordPiece vocabulary of `max_vocab` entries instead of whole words
-    max_vocab: int = 50_000
     max_seq_len: int = 128
     max_word_chars: int = 20
     seed: int = 13

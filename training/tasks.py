@@ -48,8 +48,7 @@ def run(config: TrainConfig, log: Callable[[str], object] = print) -> RunResult:
 
 
 def fitted_tokenizer(texts: Sequence[str], config: TrainConfig) -> Tokenizer:
-    tokenizer = build_tokenizer(texts, min_frequency=config.min_frequency, max_vocab=config.max_vocab,
-                                subwords=config.subwords)
+    tokenizer = build_tokenizer(texts, min_frequency=config.min_frequency)
     tokenizer.no_padding()
     tokenizer.enable_truncation(config.max_seq_len)
     return tokenizer
@@ -177,14 +176,9 @@ def run_sentiment(config: TrainConfig, log: Callable[[str], object] = print) -> 
             target = torch.tensor([targets[i] for i in chosen])
             yield drop_words(inputs.ids, config.word_dropout, generator), inputs.lengths, target
 
-    mean_length = sum(len(e.ids) for e in encoded) / max(len(encoded), 1)
-
     def loss(model: nn.Module, batch: Batch) -> Tensor:
         ids, lengths, target = batch
-        losses = F.cross_entropy(model.logits(ids, lengths).float(), target, reduction="none")
-        if config.length_weighted:
-            losses = losses * lengths.to(losses.device) / mean_length
-        return losses.mean()
+        return F.cross_entropy(model.logits(ids, lengths).float(), target)
 
     def dev_metrics(model: nn.Module) -> dict[str, float]:
         runner = eager_runner(model, tokenizer, "classifier", labels, config, device)

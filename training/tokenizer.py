@@ -12,8 +12,8 @@ from bisect import bisect_right
 from collections.abc import Iterable, Sequence
 
 from tokenizers import Regex, Tokenizer, normalizers, pre_tokenizers
-from tokenizers.models import WordLevel, WordPiece
-from tokenizers.trainers import WordLevelTrainer, WordPieceTrainer
+from tokenizers.models import WordLevel
+from tokenizers.trainers import WordLevelTrainer
 
 from model.manifest import PAD_TOKEN, UNK_TOKEN
 
@@ -21,10 +21,8 @@ from model.manifest import PAD_TOKEN, UNK_TOKEN
 SPLIT_PATTERN = r"n't\b|'(?:s|re|ve|ll|d|m)\b|[^\w\s]"
 
 
-def new_tokenizer(subwords: bool = False) -> Tokenizer:
-    model = (WordPiece({PAD_TOKEN: 0, UNK_TOKEN: 1}, unk_token=UNK_TOKEN, max_input_chars_per_word=100) if subwords
-             else WordLevel({PAD_TOKEN: 0, UNK_TOKEN: 1}, unk_token=UNK_TOKEN))
-    tokenizer = Tokenizer(model)
+def new_tokenizer() -> Tokenizer:
+    tokenizer = Tokenizer(WordLevel({PAD_TOKEN: 0, UNK_TOKEN: 1}, unk_token=UNK_TOKEN))
     tokenizer.normalizer = normalizers.Sequence(
         [normalizers.NFKC(), normalizers.Replace("\u2019", "'"), normalizers.Replace("\u2018", "'"), normalizers.Lowercase()]
     )
@@ -34,23 +32,11 @@ def new_tokenizer(subwords: bool = False) -> Tokenizer:
     return tokenizer
 
 
-def build_tokenizer(
-    texts: Iterable[str], min_frequency: int = 1, max_vocab: int = 50_000, subwords: bool = False
-) -> Tokenizer:
-    """Vocabulary from the training split; [PAD] is id 0 and [UNK] id 1 (see model.manifest).
-
-    Word level by default. With `subwords`, a WordPiece vocabulary of `max_vocab` entries: frequent
-    words stay whole, rare and unseen words split into pieces the model has seen (`warmly` → `warm
-    ##ly`) instead of all becoming [UNK].
-    """
-    tokenizer = new_tokenizer(subwords)
-    special = [PAD_TOKEN, UNK_TOKEN]
-    trainer = (
-        WordPieceTrainer(vocab_size=max_vocab, min_frequency=min_frequency, special_tokens=special,
-                         show_progress=False, continuing_subword_prefix="##")
-        if subwords
-        else WordLevelTrainer(vocab_size=max_vocab, min_frequency=min_frequency, special_tokens=special,
-                              show_progress=False)
+def build_tokenizer(texts: Iterable[str], min_frequency: int = 1, max_vocab: int = 50_000) -> Tokenizer:
+    """Word vocabulary from the training split; [PAD] is id 0 and [UNK] id 1 (see model.manifest)."""
+    tokenizer = new_tokenizer()
+    trainer = WordLevelTrainer(
+        vocab_size=max_vocab, min_frequency=min_frequency, special_tokens=[PAD_TOKEN, UNK_TOKEN], show_progress=False
     )
     tokenizer.train_from_iterator(texts, trainer=trainer)
     return tokenizer

@@ -59,11 +59,3 @@ def test_words_cut_by_max_seq_len_are_tagged_o() -> None:
     words = ("a", "b", "c")
     assert word_tags(words, ["B-x"], [(0, 1)]) == ["B-x", "O", "O"]
 
-
-def test_subword_vocabulary_splits_unseen_words_into_known_pieces() -> None:
-    texts = ["warm film", "a warm , warm heart", "sadly slow", "quickly done", "slowly and sadly", "warm"] * 3
-    tokenizer = build_tokenizer(texts, max_vocab=60, subwords=True)
-    raw = "Warmly, SADLY!"
-    encoded = encode_texts(tokenizer, [raw])[0]
-    assert [tokenizer.id_to_token(i) for i in encoded.ids] == ["warm", "##ly", ",", "sadly", "[UNK]"]
-    assert [raw[start:end] for start, end in encoded.offsets] == ["Warm", "ly", ",", "SADLY", "!"]
