@@ -10,7 +10,7 @@ from __future__ import annotations
 import copy
 import random
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -69,12 +69,13 @@ def fit(
     steps_per_epoch: int,
     loss_fn: LossFunction,
     dev_metrics: DevMetrics,
-    main_metric: str,
+    selection: Sequence[str],
     config: TrainConfig,
     device: torch.device,
     log: Callable[[str], Any] = print,
 ) -> FitResult:
-    """Train for up to `config.epochs` epochs and return the state with the best dev `main_metric`."""
+    """Train for up to `config.epochs` epochs and return the state with the best dev score, the sum of
+    the `selection` metrics (a tagger serves slots and intents, so both choose its epoch)."""
     generator = seed_everything(config.seed)
     model.to(device)
     use_amp = config.amp and device.type == "cuda"
@@ -107,7 +108,8 @@ def fit(
         row = {"epoch": epoch, "train_loss": loss_sum / max(count, 1), **metrics,
                "seconds": time.perf_counter() - started}
         result.history.append(row)
-        improved = not result.best_state or metrics[main_metric] > result.best_metrics[main_metric]
+        score = sum(metrics[name] for name in selection)
+        improved = not result.best_state or score > sum(result.best_metrics[name] for name in selection)
         log(f"epoch {epoch:2d}  loss {row['train_loss']:.4f}  "
             + "  ".join(f"{name} {value:.2f}" for name, value in metrics.items())
             + f"  {row['seconds']:.0f}s" + ("  *" if improved else ""))
@@ -117,7 +119,7 @@ def fit(
         else:
             stale += 1
             if stale >= config.patience:
-                log(f"early stop: no better {main_metric} for {config.patience} epochs")
+                log(f"early stop: no better {' + '.join(selection)} for {config.patience} epochs")
                 break
     result.seconds = time.perf_counter() - started
     return result

@@ -130,7 +130,7 @@ def run_slots(config: TrainConfig, log: Callable[[str], object] = print) -> RunR
         return slot_metrics(dev, predict_slots(runner, dev))
 
     steps = -(-len(train) // config.batch_size)
-    result = fit(model, batches, steps, loss, dev_metrics, "slot_f1", config, device, log)
+    result = fit(model, batches, steps, loss, dev_metrics, ("slot_f1", "intent_acc"), config, device, log)
     model.load_state_dict(result.best_state)
     model.cpu().eval()
     predicted = predict_slots(eager_runner(model, tokenizer, "tagger", labels, config, torch.device("cpu")), dev)
@@ -185,7 +185,7 @@ def run_sentiment(config: TrainConfig, log: Callable[[str], object] = print) -> 
         return {"accuracy": accuracy([e.label for e in dev], predict_labels(runner, dev))}
 
     steps = -(-len(train) // config.batch_size)
-    result = fit(model, batches, steps, loss, dev_metrics, "accuracy", config, device, log)
+    result = fit(model, batches, steps, loss, dev_metrics, ("accuracy",), config, device, log)
     model.load_state_dict(result.best_state)
     model.cpu().eval()
     predicted = predict_labels(eager_runner(model, tokenizer, "classifier", labels, config, torch.device("cpu")), dev)
