@@ -23,7 +23,6 @@ class ModelConfig:
     dropout: float = 0.3
     byte_dim: int = 32
     char_filters: int = 64
-    sentence_context: bool = False
 
 
 @dataclass(frozen=True)

@@ -136,7 +136,8 @@ class BiLSTMTagger(nn.Module):
     """Joint slot tagger and intent classifier.
 
     (word embedding ‖ byte-CNN word features) → BiLSTM → per-token tag probabilities and a pooled intent
-    head. Decoding is Viterbi over the token log-probabilities restricted to valid BIO sequences, so the
+    head. The pooled sentence vector also adds a bias to every token's tag scores, so the slot head knows
+    what kind of request it is reading (on SNIPS, `object_name` vs `movie_name` depends on the intent). Decoding is Viterbi over the token log-probabilities restricted to valid BIO sequences, so the
     exported model can never emit an `I-x` that does not continue an `x`. Because the only transition
     scores are "allowed" and "not allowed", each step costs O(K) instead of a CRF's O(K²).
     """
@@ -152,19 +153,17 @@ class BiLSTMTagger(nn.Module):
         hidden_size: int = 128,
         num_layers: int = 1,
         dropout: float = 0.3,
-        sentence_context: bool = False,
     ) -> None:
         super().__init__()
         self.vocab_size = vocab_size
         self.unk_id = UNK_ID
-        self.use_context = sentence_context
         self.embed = nn.Embedding(vocab_size, embed_dim, padding_idx=PAD_ID)
         self.chars = CharEncoder(byte_dim, char_filters)
         self.encoder = PackedBiLSTM(embed_dim + char_filters, hidden_size, num_layers, dropout)
         self.dropout = nn.Dropout(dropout)
         self.slot_head = nn.Linear(2 * hidden_size, len(slot_tags))
         self.intent_head = nn.Linear(4 * hidden_size, num_intents)
-        self.slot_context = nn.Linear(4 * hidden_size, len(slot_tags))
+        self.slot_context = nn.Linear(4 * hidden_size, len(slot_tags))  # sentence → bias on every token's tags
         inside, begin = bio_structure(slot_tags)
         self.register_buffer("inside", inside)
         self.register_buffer("begin", begin)
@@ -176,9 +175,7 @@ class BiLSTMTagger(nn.Module):
         states = self.dropout(self.encoder(self.dropout(features), lengths))  # [B, T, 2H]
         mask = token_mask(lengths, ids.size(1), ids.device)
         pooled = masked_pool(states, mask)  # [B, 4H]
-        tag_logits = self.slot_head(states)  # [B, T, K]
-        if self.use_context:
-            tag_logits = tag_logits + self.slot_context(pooled).unsqueeze(1)
+        tag_logits = self.slot_head(states) + self.slot_context(pooled).unsqueeze(1)  # [B, T, K]
         return tag_logits, self.intent_head(pooled)
 
     def decode(self, log_probs: Tensor, lengths: Tensor) -> Tensor:

@@ -98,7 +98,7 @@ def run_slots(config: TrainConfig, log: Callable[[str], object] = print) -> RunR
     m = config.model
     model = BiLSTMTagger(tokenizer.get_vocab_size(), slot_tags, len(intents), embed_dim=m.embed_dim,
                          byte_dim=m.byte_dim, char_filters=m.char_filters, hidden_size=m.hidden_size,
-                         num_layers=m.num_layers, dropout=m.dropout, sentence_context=m.sentence_context)
+                         num_layers=m.num_layers, dropout=m.dropout)
     log(f"tagger: {len(slot_tags)} tags, {len(intents)} intents, vocabulary {tokenizer.get_vocab_size()}, "
         f"{parameter_count(model):,} parameters")
     tag_ids, intent_ids = label_index(slot_tags), label_index(intents)
