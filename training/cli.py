@@ -59,6 +59,8 @@ def add_training_options(parser: argparse.ArgumentParser, task: str) -> None:
         model.add_argument(f"--{name}", type=kind, help=f"default {getattr(defaults.model, name.replace('-', '_'))}")
     if task == "slots":
         model.add_argument("--char-filters", type=int, help=f"default {defaults.model.char_filters}")
+        tuning.add_argument("--token-loss", dest="sequence_loss", action="store_false", default=None,
+                            help="per-token cross-entropy instead of the constrained-CRF sequence loss")
     parser.add_argument("--device", default=None, help="auto (CUDA with mixed precision when present), cpu, cuda")
 
 

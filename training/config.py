@@ -71,10 +71,15 @@ def default_config(task: Task, train: str, dev: str, out: str, **overrides: Any)
 
 
 TASK_DEFAULTS: dict[Task, TrainConfig] = {
+    # SST-2 phrases: 6 epochs of ~1,050 steps; heavy dropout, since dev peaks early and long dev
+    # sentences are rare among the training phrases (dev 85.2 ± 0.2 over three seeds).
     "sentiment": TrainConfig(
-        task="sentiment", train="", dev="", out="", model=ModelConfig(), epochs=4, batch_size=64,
+        task="sentiment", train="", dev="", out="", model=ModelConfig(dropout=0.5), epochs=6, batch_size=64,
+        lr=2e-3, word_dropout=0.3, patience=3,
     ),
+    # ATIS/SNIPS: the constrained-CRF loss, 30 epochs with linear decay (scripts/ lowers SNIPS to 25).
     "slots": TrainConfig(
-        task="slots", train="", dev="", out="", model=ModelConfig(), epochs=20, batch_size=32,
+        task="slots", train="", dev="", out="", model=ModelConfig(), epochs=30, batch_size=32, lr=5e-3,
+        word_dropout=0.1, sequence_loss=True, patience=8,
     ),
 }
