@@ -8,7 +8,8 @@ the model was trained on, and every token keeps offsets into the raw text.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from bisect import bisect_right
+from collections.abc import Iterable, Sequence
 
 from tokenizers import Regex, Tokenizer, normalizers, pre_tokenizers
 from tokenizers.models import WordLevel
@@ -39,3 +40,38 @@ def build_tokenizer(texts: Iterable[str], min_frequency: int = 1, max_vocab: int
     )
     tokenizer.train_from_iterator(texts, trainer=trainer)
     return tokenizer
+
+
+def word_index_of_tokens(words: Sequence[str], offsets: Sequence[tuple[int, int]]) -> list[int]:
+    """For each token of `" ".join(words)`, the index of the dataset word it lies in."""
+    starts = []
+    position = 0
+    for word in words:
+        starts.append(position)
+        position += len(word) + 1
+    return [bisect_right(starts, start) - 1 for start, _ in offsets]
+
+
+def token_tags(words: Sequence[str], tags: Sequence[str], offsets: Sequence[tuple[int, int]]) -> list[str]:
+    """Spread word-level BIO tags over tokens: a word's first token keeps its tag, later tokens of the
+    same word continue it (`I-x`, or `O`), so `what's` tagged `B-x` becomes `what`/B-x `'s`/I-x."""
+    result = []
+    previous_word = -1
+    for word in word_index_of_tokens(words, offsets):
+        tag = tags[word]
+        result.append(tag if word != previous_word or tag == "O" else "I-" + tag[2:])
+        previous_word = word
+    return result
+
+
+def word_tags(words: Sequence[str], token_level: Sequence[str], offsets: Sequence[tuple[int, int]]) -> list[str]:
+    """Back to the dataset's words: each word takes its first token's tag (like BERT's first sub-word),
+    so slot F1 is computed on the words the dataset was labelled on. A word with no token (cut by
+    `max_seq_len`) gets `O`."""
+    result = ["O"] * len(words)
+    seen: set[int] = set()
+    for word, tag in zip(word_index_of_tokens(words, offsets), token_level):
+        if word not in seen:
+            seen.add(word)
+            result[word] = tag
+    return result

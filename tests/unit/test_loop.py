@@ -1,0 +1,36 @@
+"""The loop's pieces: schedule, length buckets, early stopping on the joint dev score."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from training.config import TrainConfig
+from training.loop import fit, linear_schedule, shuffled_buckets
+
+
+def test_linear_schedule_warms_up_then_decays_to_zero() -> None:
+    factor = linear_schedule(warmup_steps=2, total_steps=6)
+    assert [factor(step) for step in range(7)] == [0.5, 1.0, 1.0, 0.75, 0.5, 0.25, 0.0]
+
+
+def test_buckets_cover_every_example_once_with_similar_lengths() -> None:
+    lengths = [5, 1, 9, 3, 7, 2, 8, 4, 6, 10]
+    batches = list(shuffled_buckets(lengths, batch_size=2, generator=torch.Generator().manual_seed(0), pool=5))
+    assert sorted(i for batch in batches for i in batch) == list(range(10))
+    assert all(abs(lengths[a] - lengths[b]) == 1 for a, b in batches)
+
+
+def test_fit_keeps_the_best_epoch_by_the_summed_selection_and_stops_early() -> None:
+    model = nn.Linear(1, 1)
+    scores = iter([{"f1": 90.0, "acc": 90.0}, {"f1": 95.0, "acc": 80.0}, {"f1": 91.0, "acc": 91.0},
+                   {"f1": 80.0, "acc": 80.0}, {"f1": 85.0, "acc": 85.0}, {"f1": 99.0, "acc": 99.0}])
+    config = TrainConfig(task="slots", train="", dev="", out="", epochs=6, patience=2, warmup=0.0)
+    batches = lambda generator: [(torch.ones(4, 1), torch.zeros(4, 1))]  # noqa: E731
+    loss = lambda model, batch: ((model(batch[0]) - batch[1]) ** 2).mean()  # noqa: E731
+    logged: list[str] = []
+    result = fit(model, batches, 1, loss, lambda m: next(scores), ("f1", "acc"), config, torch.device("cpu"),
+                 logged.append)
+    assert (result.best_epoch, result.best_metrics) == (3, {"f1": 91.0, "acc": 91.0})
+    assert [row["epoch"] for row in result.history] == [1, 2, 3, 4, 5]  # epoch 6 (99/99) never ran
+    assert logged[-1] == "early stop: no better f1 + acc for 2 epochs"

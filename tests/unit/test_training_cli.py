@@ -1,0 +1,95 @@
+"""The CLI end to end on a few hundred real sentences, and its one-line errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from tests.unit.conftest import write_seq_folder
+from training.cli import main
+
+TINY = ["--epochs", "1", "--embed-dim", "16", "--hidden-size", "16", "--threads", "1"]
+
+
+def head_of_seq_folder(source: Path, target: Path, count: int) -> Path:
+    """The first `count` sentences of an ATIS-layout folder, written to a temporary folder."""
+    parts = [(source / name).read_text(encoding="utf-8").split("\n")[:count] for name in ("seq.in", "seq.out", "label")]
+    return write_seq_folder(target, *("\n".join(lines) + "\n" for lines in parts))
+
+
+def read_json_output(capsys: pytest.CaptureFixture[str]) -> dict:
+    return json.loads(capsys.readouterr().out)
+
+
+def test_slots_train_export_reload_evaluate(data_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    train = head_of_seq_folder(data_root / "atis" / "train", tmp_path / "train", 300)
+    dev = data_root / "atis" / "dev"  # the whole dev split: it holds a tag and an intent unseen in training
+    out = tmp_path / "bundles" / "atis-tiny"
+    assert main(["slots", "--train", str(train), "--dev", str(dev), "--out", str(out), *TINY, "--char-filters", "8"]) == 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["kind"] == "tagger" and manifest["training"]["epochs_run"] == 1
+    assert sorted(manifest["files"]) == ["confusion_matrix.png", "learning_curves.png", "model.pt", "report.md",
+                                         "tokenizer.json"]
+    capsys.readouterr()
+    assert main(["evaluate", str(out), str(dev)]) == 0
+    assert read_json_output(capsys) == {"examples": 500, **manifest["metrics"]["dev"]}
+    # only the last two parts of each data path are recorded: no absolute path of the training machine
+    assert (manifest["training"]["train"], manifest["training"]["dev"]) == (f"{tmp_path.name}/train", "atis/dev")
+
+
+def test_sentiment_train_export_reload_evaluate(data_root: Path, tmp_path: Path,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    lines = (data_root / "sst2" / "train.tsv").read_text(encoding="utf-8").split("\n")
+    train = tmp_path / "train.tsv"
+    train.write_text("\n".join(lines[:301]) + "\n", encoding="utf-8")
+    dev = data_root / "sst2" / "dev.tsv"
+    out = tmp_path / "sentiment-tiny"
+    assert main(["sentiment", "--train", str(train), "--dev", str(dev), "--out", str(out), *TINY]) == 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["labels"] == {"classes": ["0", "1"]}
+    capsys.readouterr()
+    assert main(["evaluate", str(out), str(dev)]) == 0
+    assert read_json_output(capsys) == {"examples": 872, **manifest["metrics"]["dev"]}
+
+
+def test_same_seed_gives_the_same_model(tmp_path: Path) -> None:
+    data = tmp_path / "train.csv"
+    data.write_text("text,label\n" + "".join(f"film {i} was {'good' if i % 2 else 'bad'},{i % 2}\n" for i in range(40)))
+    states = []
+    for name in ("a", "b"):
+        assert main(["sentiment", "--train", str(data), "--dev", str(data), "--out", str(tmp_path / name), *TINY]) == 0
+        states.append(torch.jit.load(str(tmp_path / name / "model.pt")).state_dict())
+    assert all(torch.equal(states[0][key], states[1][key]) for key in states[0])
+
+
+def test_missing_training_path_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    missing = tmp_path / "nope"
+    assert main(["slots", "--train", str(missing), "--dev", str(missing), "--out", str(tmp_path / "o")]) == 2
+    assert capsys.readouterr().err == f"error: {missing}: not found\n"
+
+
+def test_malformed_data_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    folder = write_seq_folder(tmp_path / "bad", "a b\n", "O\n", "x\n")
+    assert main(["slots", "--train", str(folder), "--dev", str(folder), "--out", str(tmp_path / "o")]) == 2
+    assert capsys.readouterr().err == f"error: {folder / 'seq.out'}:1: 1 tags for 2 words in seq.in\n"
+
+
+def test_evaluate_missing_bundle_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["evaluate", str(tmp_path / "none"), str(tmp_path)]) == 2
+    assert capsys.readouterr().err == f"error: {tmp_path / 'none'}: bundle folder not found\n"
+
+
+def test_evaluate_folder_without_bundle_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["evaluate", str(tmp_path), str(tmp_path)]) == 2
+    assert capsys.readouterr().err == f"error: bundle '{tmp_path.name}': manifest.json is missing\n"
+
+
+def test_help_lists_the_commands(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["--help"])
+    assert exit_.value.code == 0
+    usage = capsys.readouterr().out
+    assert all(command in usage for command in ("sentiment", "slots", "evaluate", "download"))

@@ -1,0 +1,115 @@
+"""Command line: argument parsing only → a TrainConfig (or an evaluate/download call) → run.
+
+    python -m training sentiment --train PATH --dev PATH --out model/sentiment
+    python -m training slots --train DIR --dev DIR --out model/atis
+    python -m training evaluate BUNDLE_DIR DATA_PATH
+    python -m training download atis|snips|sst2 --out DIR
+
+Expected failures (bad paths, malformed data, a broken bundle) print one `error: …` line and exit 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from model.manifest import BundleError
+from training.config import TASK_DEFAULTS, default_config
+from training.data import DataError
+from training.download import RAW_GITHUB
+
+EXIT_USAGE = 2
+EXAMPLES = (
+    "  python -m training download atis --out data",
+    "  python -m training slots --train data/atis/train --dev data/atis/dev --out model/atis",
+    "  python -m training sentiment --train data/sst2/train_phrases.tsv --dev data/sst2/dev.tsv --out model/sentiment",
+    "  python -m training evaluate model/atis data/atis/dev",
+)
+
+
+def add_training_options(parser: argparse.ArgumentParser, task: str) -> None:
+    defaults = TASK_DEFAULTS[task]  # type: ignore[index]
+    data = "TSV/CSV file with a header (text and label columns)" if task == "sentiment" else (
+        "ATIS/SNIPS folder (seq.in, seq.out, label) or CoNLL file (token tag per line)")
+    parser.add_argument("--train", required=True, type=Path, help=f"training data: {data}")
+    parser.add_argument("--dev", required=True, type=Path, help="dev data in the same format (model selection)")
+    parser.add_argument("--out", required=True, type=Path, help="bundle folder to write, e.g. model/atis")
+    if task == "sentiment":
+        parser.add_argument("--text-column", help="name of the text column (default: sentence or text)")
+        parser.add_argument("--label-column", help="name of the label column (default: label)")
+    else:
+        parser.add_argument("--format", dest="data_format", choices=["auto", "seq", "conll"], default="auto",
+                            help="data format (default: auto = folder → seq, file → conll)")
+    tuning = parser.add_argument_group("training (defaults are the tuned values of the committed bundles)")
+    for name, kind, text in (
+        ("epochs", int, "maximum epochs"), ("batch-size", int, "sentences per batch"),
+        ("lr", float, "peak AdamW learning rate"), ("weight-decay", float, "AdamW weight decay"),
+        ("clip-norm", float, "gradient norm clip"), ("patience", int, "epochs without improvement before stopping"),
+        ("word-dropout", float, "probability of replacing a training token by [UNK]"),
+        ("seed", int, "random seed (same seed and machine → same model)"),
+        ("threads", int, "CPU threads for torch"), ("max-seq-len", int, "tokens read per text"),
+    ):
+        attribute = name.replace("-", "_")
+        tuning.add_argument(f"--{name}", type=kind, help=f"{text} (default {getattr(defaults, attribute)})")
+    model = parser.add_argument_group("model")
+    for name, kind in (("embed-dim", int), ("hidden-size", int), ("num-layers", int), ("dropout", float)):
+        model.add_argument(f"--{name}", type=kind, help=f"default {getattr(defaults.model, name.replace('-', '_'))}")
+    if task == "slots":
+        model.add_argument("--char-filters", type=int, help=f"default {defaults.model.char_filters}")
+        tuning.add_argument("--token-loss", dest="sequence_loss", action="store_false", default=None,
+                            help="per-token cross-entropy instead of the constrained-CRF sequence loss")
+    parser.add_argument("--device", default=None, help="auto (CUDA with mixed precision when present), cpu, cuda")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m training",
+        description="Train BiLSTM sentiment and slot-filling models and export them as bundles the service loads.",
+        epilog="examples:\n" + "\n".join(EXAMPLES), formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sentiment = commands.add_parser("sentiment", help="train a BiLSTM sentiment classifier and export a bundle")
+    add_training_options(sentiment, "sentiment")
+    slots = commands.add_parser("slots", help="train a joint slot tagger + intent classifier and export a bundle")
+    add_training_options(slots, "slots")
+    evaluate = commands.add_parser("evaluate", help="print dev/test metrics of an exported bundle as JSON")
+    evaluate.add_argument("bundle", type=Path, help="bundle folder (manifest.json, model.pt, tokenizer.json)")
+    evaluate.add_argument("data", type=Path, help="labelled data in a format the train command reads")
+    evaluate.add_argument("--format", dest="data_format", choices=["auto", "seq", "conll"], default="auto")
+    evaluate.add_argument("--text-column")
+    evaluate.add_argument("--label-column")
+    download = commands.add_parser("download", help="fetch a public dataset (train/dev/test) from GitHub")
+    download.add_argument("dataset", choices=["atis", "snips", "sst2"])
+    download.add_argument("--out", required=True, type=Path, help="folder to write the dataset into")
+    download.add_argument("--base-url", default=RAW_GITHUB,
+                          help=f"raw-file host or a mirror of it, http(s) or file:// (default {RAW_GITHUB})")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "evaluate":
+            from training.evaluate import evaluate_bundle
+
+            if not args.bundle.is_dir():
+                raise DataError(args.bundle, None, "bundle folder not found")
+            metrics = evaluate_bundle(args.bundle, args.data, args.data_format, args.text_column, args.label_column)
+            print(json.dumps(metrics, indent=2))
+        elif args.command == "download":
+            from training.download import download
+
+            for path in download(args.dataset, args.out, args.base_url):
+                print(path)
+        else:
+            from training.tasks import run
+
+            overrides = {k: v for k, v in vars(args).items() if k not in ("command", "train", "dev", "out")}
+            run(default_config(args.command, str(args.train), str(args.dev), str(args.out), **overrides))
+    except (DataError, BundleError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    return 0

@@ -1,0 +1,98 @@
+"""Metrics the way the literature reports them, computed on predictions from `model.runtime`.
+
+- Sentiment: accuracy.
+- Slots: entity-level F1 with seqeval's default (conlleval-compatible) reading of BIO at the dataset's
+  word level, intent accuracy, and sentence exact match (every word's tag and the intent right).
+
+Gold labels never seen in training (ATIS dev has a slot tag and an intent of that kind) are kept as
+they are: the model cannot predict them, so they simply count as errors; the confusion matrix groups
+them under their own names. Nothing is mapped to an index, so an unseen label cannot crash evaluation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from seqeval.metrics import classification_report, f1_score
+
+from model.runtime import BundleRunner, ClassifierPrediction, TaggerPrediction, load_bundle
+from training.data import LabelledText, TaggedSentence, read_labelled_table, read_tagging
+from training.tokenizer import word_tags
+
+BATCH_SIZE = 256
+
+
+@dataclass(frozen=True)
+class SlotPredictions:
+    """Word-level predictions for a list of sentences, in the same order."""
+
+    tags: list[list[str]]
+    intents: list[str]
+
+
+def percent(value: float) -> float:
+    return round(100.0 * value, 2)
+
+
+def accuracy(gold: Sequence[str], predicted: Sequence[str]) -> float:
+    """Share of equal labels, in percent."""
+    if not gold:
+        return 0.0
+    return percent(sum(g == p for g, p in zip(gold, predicted, strict=True)) / len(gold))
+
+
+def slot_metrics(sentences: Sequence[TaggedSentence], predicted: SlotPredictions) -> dict[str, float]:
+    """slot_f1 (entity level, seqeval default mode = conlleval), intent_acc and exact_match in percent."""
+    gold_tags = [list(s.tags) for s in sentences]
+    exact = sum(
+        list(s.tags) == tags and s.intent == intent
+        for s, tags, intent in zip(sentences, predicted.tags, predicted.intents, strict=True)
+    )
+    return {
+        "slot_f1": percent(f1_score(gold_tags, predicted.tags)),
+        "intent_acc": accuracy([s.intent for s in sentences], predicted.intents),
+        "exact_match": percent(exact / max(len(sentences), 1)),
+    }
+
+
+def slot_report(sentences: Sequence[TaggedSentence], predicted: SlotPredictions) -> str:
+    """seqeval's per-slot precision/recall/F1 table."""
+    return classification_report([list(s.tags) for s in sentences], predicted.tags, digits=4, zero_division=0)
+
+
+def predict_texts(runner: BundleRunner, texts: Sequence[str]) -> list:
+    predictions = []
+    for start in range(0, len(texts), BATCH_SIZE):
+        predictions.extend(runner.predict(texts[start : start + BATCH_SIZE]))
+    return predictions
+
+
+def predict_slots(runner: BundleRunner, sentences: Sequence[TaggedSentence]) -> SlotPredictions:
+    """Run the tagger on the sentences' texts and read its tags back at word level (first token)."""
+    tags, intents = [], []
+    for sentence, prediction in zip(sentences, predict_texts(runner, [s.text for s in sentences]), strict=True):
+        assert isinstance(prediction, TaggerPrediction)
+        tags.append(word_tags(sentence.words, prediction.tags, prediction.offsets))
+        intents.append(prediction.intent)
+    return SlotPredictions(tags, intents)
+
+
+def predict_labels(runner: BundleRunner, examples: Sequence[LabelledText]) -> list[str]:
+    predictions = predict_texts(runner, [e.text for e in examples])
+    return [p.label for p in predictions if isinstance(p, ClassifierPrediction)]
+
+
+def evaluate_bundle(
+    bundle_dir: Path, data_path: Path, data_format: str = "auto",
+    text_column: str | None = None, label_column: str | None = None,
+) -> dict[str, float]:
+    """Metrics of the exported bundle (loaded and verified by `load_bundle`, i.e. what the service runs)."""
+    runner = load_bundle(Path(bundle_dir))
+    if runner.is_tagger:
+        sentences = read_tagging(Path(data_path), data_format)  # type: ignore[arg-type]
+        return {"examples": len(sentences), **slot_metrics(sentences, predict_slots(runner, sentences))}
+    examples = read_labelled_table(Path(data_path), text_column, label_column)
+    predicted = predict_labels(runner, examples)
+    return {"examples": len(examples), "accuracy": accuracy([e.label for e in examples], predicted)}

@@ -1,0 +1,221 @@
+"""run(config): read data → tokenizer → model → fit → report → export, for each task.
+
+This is the glue between the readers, the loop and export. Dev metrics during training go through a
+`BundleRunner` around the eager model, i.e. the same tokenisation, padding and decoding code that the
+exported bundle runs, so the per-epoch figures and the exported bundle's figures agree.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from tokenizers import Tokenizer
+from torch import Tensor, nn
+
+from model.manifest import MODEL_FILE, PAD_ID, TOKENIZER_FILE, UNK_ID, BundleManifest, Labels, ModelKind
+from model.runtime import BundleRunner
+from model.text import EncodedText, encode_texts, pad_batch
+from training.config import TrainConfig
+from training.data import DataError, LabelledText, TaggedSentence, read_labelled_table, read_tagging
+from training.evaluate import accuracy, predict_labels, predict_slots, slot_metrics, slot_report
+from training.export import export_bundle
+from training.loop import Batch, fit, pick_device, seed_everything, shuffled_buckets
+from training.models import BiLSTMClassifier, BiLSTMTagger, constrained_nll, parameter_count
+from training.report import ReportInputs, build_report
+from training.tokenizer import build_tokenizer, token_tags
+
+IGNORE = -100  # cross-entropy target of padding positions
+
+
+@dataclass(frozen=True)
+class RunResult:
+    out: Path
+    metrics: dict[str, float]
+    seconds: float
+    parameters: int
+
+
+def run(config: TrainConfig, log: Callable[[str], object] = print) -> RunResult:
+    torch.set_num_threads(config.threads)
+    return (run_sentiment if config.task == "sentiment" else run_slots)(config, log)
+
+
+def fitted_tokenizer(texts: Sequence[str], config: TrainConfig) -> Tokenizer:
+    tokenizer = build_tokenizer(texts, min_frequency=config.min_frequency)
+    tokenizer.no_padding()
+    tokenizer.enable_truncation(config.max_seq_len)
+    return tokenizer
+
+
+def eager_runner(
+    model: nn.Module, tokenizer: Tokenizer, kind: ModelKind, labels: Labels, config: TrainConfig, device: torch.device
+) -> BundleRunner:
+    """A BundleRunner around the model being trained (the manifest is a draft: no files exist yet)."""
+    manifest = BundleManifest(
+        name="training", kind=kind, version="training", created_at=datetime.now(timezone.utc), labels=labels,
+        vocab_size=tokenizer.get_vocab_size(), max_seq_len=config.max_seq_len,
+        max_word_chars=config.max_word_chars if kind == "tagger" else None,
+        parameters=parameter_count(model), files={MODEL_FILE: "", TOKENIZER_FILE: ""},
+    )
+    return BundleRunner(manifest, tokenizer, model, device)
+
+
+def drop_words(ids: Tensor, probability: float, generator: torch.Generator) -> Tensor:
+    """Word dropout: replace real tokens by [UNK] at random, so the model learns to use context and
+    character features for words it has never seen."""
+    if probability <= 0:
+        return ids
+    drop = (torch.rand(ids.shape, generator=generator) < probability) & (ids != PAD_ID)
+    return ids.masked_fill(drop, UNK_ID)
+
+
+def label_index(labels: Sequence[str]) -> dict[str, int]:
+    return {label: index for index, label in enumerate(labels)}
+
+
+# --- slots -------------------------------------------------------------------------------------------
+
+
+def run_slots(config: TrainConfig, log: Callable[[str], object] = print) -> RunResult:
+    started = time.perf_counter()
+    train = read_tagging(Path(config.train), config.data_format)  # type: ignore[arg-type]
+    dev = read_tagging(Path(config.dev), config.data_format)  # type: ignore[arg-type]
+    log(f"slots: {len(train)} train / {len(dev)} dev sentences")
+    seed_everything(config.seed)
+    tokenizer = fitted_tokenizer([s.text for s in train], config)
+    encoded = encode_texts(tokenizer, [s.text for s in train])
+    train_tags = [token_tags(s.words, s.tags, e.offsets) for s, e in zip(train, encoded)]
+    slot_tags = ["O"] + sorted({t for tags in train_tags for t in tags} - {"O"})
+    intents = sorted({s.intent for s in train})
+    labels = Labels(intents=intents, slot_tags=slot_tags)
+    m = config.model
+    model = BiLSTMTagger(tokenizer.get_vocab_size(), slot_tags, len(intents), embed_dim=m.embed_dim,
+                         byte_dim=m.byte_dim, char_filters=m.char_filters, hidden_size=m.hidden_size,
+                         num_layers=m.num_layers, dropout=m.dropout)
+    log(f"tagger: {len(slot_tags)} tags, {len(intents)} intents, vocabulary {tokenizer.get_vocab_size()}, "
+        f"{parameter_count(model):,} parameters")
+    tag_ids, intent_ids = label_index(slot_tags), label_index(intents)
+    targets = [[tag_ids[t] for t in tags] for tags in train_tags]
+    texts = [s.text for s in train]
+    device = pick_device(config.device)
+
+    def batches(generator: torch.Generator) -> Iterator[Batch]:
+        for chosen in shuffled_buckets([len(e.ids) for e in encoded], config.batch_size, generator):
+            inputs = pad_batch([encoded[i] for i in chosen], [texts[i] for i in chosen], config.max_word_chars)
+            tags = torch.full(inputs.ids.shape, IGNORE, dtype=torch.long)
+            for row, i in enumerate(chosen):
+                tags[row, : len(targets[i])] = torch.tensor(targets[i])
+            intent = torch.tensor([intent_ids[train[i].intent] for i in chosen])
+            assert inputs.chars is not None
+            yield drop_words(inputs.ids, config.word_dropout, generator), inputs.chars, inputs.lengths, tags, intent
+
+    def loss(model: nn.Module, batch: Batch) -> Tensor:
+        ids, chars, lengths, tags, intent = batch
+        tag_logits, intent_logits = model.scores(ids, chars, lengths)
+        if config.sequence_loss:
+            slot_loss = constrained_nll(tag_logits, tags, lengths, model.inside, model.begin)
+        else:
+            slot_loss = F.cross_entropy(tag_logits.flatten(0, 1).float(), tags.flatten(), ignore_index=IGNORE)
+        return slot_loss + F.cross_entropy(intent_logits.float(), intent)
+
+    def dev_metrics(model: nn.Module) -> dict[str, float]:
+        runner = eager_runner(model, tokenizer, "tagger", labels, config, device)
+        return slot_metrics(dev, predict_slots(runner, dev))
+
+    steps = -(-len(train) // config.batch_size)
+    result = fit(model, batches, steps, loss, dev_metrics, ("slot_f1", "intent_acc"), config, device, log)
+    model.load_state_dict(result.best_state)
+    model.cpu().eval()
+    predicted = predict_slots(eager_runner(model, tokenizer, "tagger", labels, config, torch.device("cpu")), dev)
+    metrics = slot_metrics(dev, predicted)
+    unseen = sorted({t for s in dev for t in s.tags} - set(slot_tags)) + sorted({s.intent for s in dev} - set(intents))
+    notes = [f"Dev labels never seen in training (always counted wrong): {', '.join(unseen) or 'none'}."]
+    report = ReportInputs(
+        name=Path(config.out).name, kind="tagger", metrics=metrics, history=result.history,
+        best_epoch=result.best_epoch, config=config.for_manifest(), parameters=parameter_count(model),
+        train_examples=len(train), dev_examples=len(dev), gold_labels=[s.intent for s in dev],
+        predicted_labels=predicted.intents, known_labels=intents, details=slot_report(dev, predicted), notes=notes,
+    )
+    return finish(model, tokenizer, "tagger", labels, config, metrics, [s.text for s in dev], report,
+                  result.best_epoch, started, log)
+
+
+# --- sentiment ---------------------------------------------------------------------------------------
+
+
+def run_sentiment(config: TrainConfig, log: Callable[[str], object] = print) -> RunResult:
+    started = time.perf_counter()
+    train = read_labelled_table(Path(config.train), config.text_column, config.label_column)
+    dev = read_labelled_table(Path(config.dev), config.text_column, config.label_column)
+    classes = sorted({e.label for e in train})
+    if len(classes) < 2:
+        raise DataError(config.train, None, f"needs at least two labels, found {classes}")
+    log(f"sentiment: {len(train)} train / {len(dev)} dev texts, classes {classes}")
+    seed_everything(config.seed)
+    tokenizer = fitted_tokenizer([e.text for e in train], config)
+    encoded = encode_texts(tokenizer, [e.text for e in train])
+    labels = Labels(classes=classes)
+    m = config.model
+    model = BiLSTMClassifier(tokenizer.get_vocab_size(), len(classes), embed_dim=m.embed_dim,
+                             hidden_size=m.hidden_size, num_layers=m.num_layers, dropout=m.dropout)
+    log(f"classifier: vocabulary {tokenizer.get_vocab_size()}, {parameter_count(model):,} parameters")
+    class_ids = label_index(classes)
+    targets = [class_ids[e.label] for e in train]
+    device = pick_device(config.device)
+
+    def batches(generator: torch.Generator) -> Iterator[Batch]:
+        for chosen in shuffled_buckets([len(e.ids) for e in encoded], config.batch_size, generator):
+            inputs = pad_batch([encoded[i] for i in chosen])
+            target = torch.tensor([targets[i] for i in chosen])
+            yield drop_words(inputs.ids, config.word_dropout, generator), inputs.lengths, target
+
+    def loss(model: nn.Module, batch: Batch) -> Tensor:
+        ids, lengths, target = batch
+        return F.cross_entropy(model.logits(ids, lengths).float(), target)
+
+    def dev_metrics(model: nn.Module) -> dict[str, float]:
+        runner = eager_runner(model, tokenizer, "classifier", labels, config, device)
+        return {"accuracy": accuracy([e.label for e in dev], predict_labels(runner, dev))}
+
+    steps = -(-len(train) // config.batch_size)
+    result = fit(model, batches, steps, loss, dev_metrics, ("accuracy",), config, device, log)
+    model.load_state_dict(result.best_state)
+    model.cpu().eval()
+    predicted = predict_labels(eager_runner(model, tokenizer, "classifier", labels, config, torch.device("cpu")), dev)
+    metrics = {"accuracy": accuracy([e.label for e in dev], predicted)}
+    counts = Counter(e.label for e in train)
+    notes = ["Training label counts: " + ", ".join(f"{label}: {counts[label]:,}" for label in classes) + "."]
+    report = ReportInputs(
+        name=Path(config.out).name, kind="classifier", metrics=metrics, history=result.history,
+        best_epoch=result.best_epoch, config=config.for_manifest(), parameters=parameter_count(model),
+        train_examples=len(train), dev_examples=len(dev), gold_labels=[e.label for e in dev],
+        predicted_labels=predicted, known_labels=classes, notes=notes,
+    )
+    return finish(model, tokenizer, "classifier", labels, config, metrics, [e.text for e in dev], report,
+                  result.best_epoch, started, log)
+
+
+def finish(
+    model: nn.Module, tokenizer: Tokenizer, kind: ModelKind, labels: Labels, config: TrainConfig,
+    metrics: dict[str, float], dev_texts: list[str], report: ReportInputs, best_epoch: int, started: float,
+    log: Callable[[str], object],
+) -> RunResult:
+    """Export the bundle with its report; parity is checked on the whole dev set."""
+    seconds = time.perf_counter() - started
+    training = {**config.for_manifest(), "best_epoch": best_epoch, "epochs_run": len(report.history),
+                "train_seconds": round(seconds, 1)}
+    export_bundle(
+        model, tokenizer, Path(config.out), kind=kind, labels=labels, max_seq_len=config.max_seq_len,
+        max_word_chars=config.max_word_chars if kind == "tagger" else None, training_config=training,
+        metrics={"dev": metrics}, parity_texts=dev_texts, extra_files=build_report(report),
+    )
+    log(f"exported {config.out}: dev " + ", ".join(f"{k} {v:.2f}" for k, v in metrics.items())
+        + f" ({seconds:.0f}s)")
+    return RunResult(Path(config.out), metrics, seconds, parameter_count(model))
