@@ -6,11 +6,13 @@ One object, built once by `create_app` (or by a test) and passed down; nothing e
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import torch
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+if TYPE_CHECKING:
+    import torch
 
 CPU_BATCH_SIZE = 32  # on a CPU thread, batches beyond ~32 stop paying: per-sentence cost is flat
 GPU_BATCH_SIZE = 512  # a GPU forward costs about the same at any batch size: fill it
@@ -54,6 +56,8 @@ class Settings(BaseSettings):
 
     def torch_device(self) -> torch.device:
         """`auto` picks CUDA when present; an explicit device that does not exist fails loudly at start."""
+        import torch  # here, not at import: the launcher process reads settings and never needs torch
+
         if self.device == "auto":
             return torch.device("cuda" if torch.cuda.is_available() else "cpu")
         device = torch.device(self.device)
