@@ -56,7 +56,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if state.metrics is not None:
             state.metrics.request_latency.labels(route, method, str(status)).observe(seconds)
 
-    app.add_middleware(RequestMetrics, observe=observe)
+    paths = frozenset(getattr(route, "path", "") for route in app.routes)
+    app.add_middleware(RequestMetrics, observe=observe, paths=paths)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

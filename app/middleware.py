@@ -16,9 +16,10 @@ class StartupRefused(Exception):
 class RequestMetrics:
     """Observe every HTTP request's latency by route template, method and status."""
 
-    def __init__(self, app: ASGIApp, observe: Callable[[str, str, int, float], None]) -> None:
+    def __init__(self, app: ASGIApp, observe: Callable[[str, str, int, float], None], paths: frozenset[str]) -> None:
         self.app = app
         self.observe = observe
+        self.paths = paths  # the app's own paths; anything else is one "unmatched" label
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -36,9 +37,8 @@ class RequestMetrics:
         try:
             await self.app(scope, receive, send_with_status)
         finally:
-            route = scope.get("route")
-            # unmatched paths share one label: a scanner cannot blow up the number of series
-            path = getattr(route, "path", "unmatched")
+            # unknown paths share one label: a scanner cannot blow up the number of series
+            path = scope["path"] if scope["path"] in self.paths else "unmatched"
             self.observe(path, scope["method"], status, time.perf_counter() - started)
 
 
