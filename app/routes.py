@@ -44,6 +44,10 @@ class ServiceState:
     bundles: dict[str, ServedBundle] = field(default_factory=dict)
     ready: bool = False
 
+    def count_rejection(self, reason: str) -> None:
+        if self.metrics is not None:
+            self.metrics.rejected.labels(reason).inc()
+
 
 def json_response(payload: Any, status: int = 200) -> Response:
     return Response(orjson.dumps(payload), status_code=status, media_type=JSON)
@@ -197,9 +201,9 @@ async def predict_all(
         for bundle in bundles:
             futures.append(bundle.batcher.submit(texts))
     except (Overloaded, BatcherClosed) as exc:
-        cancel(futures)
-        if state.metrics is not None:
-            state.metrics.rejected.labels("overloaded" if isinstance(exc, Overloaded) else "draining").inc()
+        for future in (future for group in futures for future in group):
+            future.cancel()  # what one bundle accepted before another refused
+        state.count_rejection("overloaded" if isinstance(exc, Overloaded) else "draining")
         raise errors.overloaded() from None
     everything = asyncio.gather(*(future for group in futures for future in group))
     remaining = max(state.settings.request_timeout_s - (time.perf_counter() - started), 0)
@@ -218,8 +222,7 @@ async def predict_all(
         everything.cancel()  # cancelled jobs are dropped by the batcher before compute
         everything.add_done_callback(lambda future: future.cancelled() or future.exception())
         gone = disconnected is not None and disconnected.done() and not disconnected.cancelled()
-        if state.metrics is not None:
-            state.metrics.rejected.labels("disconnected" if gone else "timeout").inc()
+        state.count_rejection("disconnected" if gone else "timeout")
         raise errors.timed_out(state.settings.request_timeout_s)
     flat = everything.result()
     count = len(texts)
@@ -233,8 +236,3 @@ async def wait_for_disconnect(request: Request) -> None:
         if message["type"] == "http.disconnect":
             return
 
-
-def cancel(groups: list[list[asyncio.Future]]) -> None:
-    for group in groups:
-        for future in group:
-            future.cancel()
