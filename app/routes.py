@@ -203,7 +203,10 @@ async def predict_all(
     except (Overloaded, BatcherClosed) as exc:
         for future in (future for group in futures for future in group):
             future.cancel()  # what one bundle accepted before another refused
-        state.count_rejection("overloaded" if isinstance(exc, Overloaded) else "draining")
+        if isinstance(exc, BatcherClosed):
+            state.count_rejection("draining")
+            raise errors.not_ready("the server is shutting down") from None
+        state.count_rejection("overloaded")
         raise errors.overloaded() from None
     everything = asyncio.gather(*(future for group in futures for future in group))
     remaining = max(state.settings.request_timeout_s - (time.perf_counter() - started), 0)
