@@ -117,8 +117,13 @@ class DynamicBatcher(Generic[Item, Result]):
             self._observer.on_queue(self._queue.qsize())
             live = [job for job in jobs if not job.future.done()]  # the caller gave up or timed out
             self._last_batch_size = len(live)
-            if live:
+            try:
                 await self._run_batch(live)
+            except Exception as exc:  # a bug here must fail these callers, not stop the loop for all
+                log.exception("batch loop error")
+                for job in live:
+                    if not job.future.done():
+                        job.future.set_exception(exc)
         self._executor.shutdown(wait=True)
 
     async def close(self) -> None:
@@ -140,6 +145,8 @@ class DynamicBatcher(Generic[Item, Result]):
         return False
 
     async def _run_batch(self, jobs: list[Job]) -> None:
+        if not jobs:
+            return
         loop = asyncio.get_running_loop()
         for group in split_by_length(jobs, self._split_overhead):
             started = time.perf_counter()

@@ -185,3 +185,20 @@ def test_split_by_length_is_off_with_zero_overhead_and_for_tiny_batches() -> Non
     skewed = [job(10), job(10), job(10), job(400)]
     assert split_by_length(skewed, overhead=0) == [skewed]
     assert split_by_length(skewed[:3], overhead=50) == [skewed[:3]]
+
+
+async def test_an_error_outside_predict_fails_that_batch_and_the_loop_goes_on() -> None:
+    calls = []
+
+    def flaky_observer(size: int, seconds: float) -> None:
+        calls.append(size)
+        if len(calls) == 1:
+            raise RuntimeError("metrics backend down")
+
+    predict = GatedPredict(gated=False)
+    batcher = make_batcher(predict, observer=BatchObserver(on_batch=flaky_observer))
+    (first,) = batcher.submit(["a"])
+    with pytest.raises(RuntimeError, match="metrics backend down"):
+        await first
+    assert await batcher.submit(["b"])[0] == "B"
+    await batcher.close()
