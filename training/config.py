@@ -34,6 +34,7 @@ class TrainConfig:
     data_format: str = "auto"  # slots: auto | seq | conll
     text_column: str | None = None  # sentiment: column names when not the usual ones
     label_column: str | None = None
+    label_names: dict[str, str] | None = None  # sentiment: label in the data → class name, e.g. {"0": "negative"}
     model: ModelConfig = field(default_factory=ModelConfig)
     epochs: int = 10
     batch_size: int = 32

@@ -80,6 +80,13 @@ def label_index(labels: Sequence[str]) -> dict[str, int]:
     return {label: index for index, label in enumerate(labels)}
 
 
+def class_order(seen: set[str], label_names: dict[str, str] | None) -> list[str]:
+    """Classes in output order: the order of `--label-names` when given, else sorted."""
+    if label_names is None:
+        return sorted(seen)
+    return [name for name in dict.fromkeys(label_names.values()) if name in seen]
+
+
 # --- slots -------------------------------------------------------------------------------------------
 
 
@@ -152,9 +159,9 @@ def run_slots(config: TrainConfig, log: Callable[[str], object] = print) -> RunR
 
 def run_sentiment(config: TrainConfig, log: Callable[[str], object] = print) -> RunResult:
     started = time.perf_counter()
-    train = read_labelled_table(Path(config.train), config.text_column, config.label_column)
-    dev = read_labelled_table(Path(config.dev), config.text_column, config.label_column)
-    classes = sorted({e.label for e in train})
+    train = read_labelled_table(Path(config.train), config.text_column, config.label_column, config.label_names)
+    dev = read_labelled_table(Path(config.dev), config.text_column, config.label_column, config.label_names)
+    classes = class_order({e.label for e in train}, config.label_names)
     if len(classes) < 2:
         raise DataError(config.train, None, f"needs at least two labels, found {classes}")
     log(f"sentiment: {len(train)} train / {len(dev)} dev texts, classes {classes}")
