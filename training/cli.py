@@ -59,13 +59,18 @@ def add_training_options(parser: argparse.ArgumentParser, task: str) -> None:
     for name, kind, text in (
         ("epochs", int, "maximum epochs"), ("batch-size", int, "sentences per batch"),
         ("lr", float, "peak AdamW learning rate"), ("weight-decay", float, "AdamW weight decay"),
-        ("clip-norm", float, "gradient norm clip"), ("patience", int, "epochs without improvement before stopping"),
+        ("clip-norm", float, "gradient norm clip"), ("patience", int, "--epoch-selection dev: epochs without improvement before stopping"),
         ("word-dropout", float, "probability of replacing a training token by [UNK]"),
         ("seed", int, "random seed (same seed and machine → same model)"),
+        ("members", int, "models trained with seeds SEED, SEED+1, ... and exported as one module that "
+                         "averages their probabilities"),
         ("threads", int, "CPU threads for torch"), ("max-seq-len", int, "tokens read per text"),
     ):
         attribute = name.replace("-", "_")
         tuning.add_argument(f"--{name}", type=kind, help=f"{text} (default {getattr(defaults, attribute)})")
+    tuning.add_argument("--epoch-selection", choices=["last", "dev"],
+                        help="export the last epoch, or the best one on dev with early stopping after --patience "
+                             f"(default {defaults.epoch_selection})")
     model = parser.add_argument_group("model")
     for name, kind in (("embed-dim", int), ("hidden-size", int), ("num-layers", int), ("dropout", float)):
         model.add_argument(f"--{name}", type=kind, help=f"default {getattr(defaults.model, name.replace('-', '_'))}")

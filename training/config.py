@@ -42,13 +42,18 @@ class TrainConfig:
     weight_decay: float = 0.01
     warmup: float = 0.05  # fraction of all steps with a linear warm-up, then linear decay to zero
     clip_norm: float = 5.0
-    patience: int = 3  # epochs without a better dev metric before stopping
+    # "last": export the state after the last epoch (the schedule decays to zero), dev is only watched;
+    # "dev": export the epoch with the best dev score and stop early after `patience` epochs without one.
+    # Choosing the epoch on dev makes the dev figure optimistic, so the defaults use "last".
+    epoch_selection: Literal["last", "dev"] = "last"
+    patience: int = 3  # epoch_selection "dev": epochs without a better dev metric before stopping
     word_dropout: float = 0.1  # training tokens replaced by [UNK], so unseen words have a trained embedding
     sequence_loss: bool = False  # slots: constrained-CRF loss over valid BIO sequences instead of per-token CE
     min_frequency: int = 1
     max_seq_len: int = 128
     max_word_chars: int = 20
     seed: int = 13
+    members: int = 1  # models trained with seeds seed, seed+1, ... and exported as one averaging ensemble
     threads: int = 2
     device: str = "auto"  # auto: CUDA (with mixed precision) when present, else CPU
     amp: bool = True
