@@ -95,6 +95,23 @@ def test_malformed_label_names_option_is_a_usage_error(tmp_path: Path, capsys: p
     assert "expected RAW=NAME pairs separated by commas, got '1'" in capsys.readouterr().err
 
 
+def test_members_are_trained_with_consecutive_seeds_and_exported_as_one(tmp_path: Path) -> None:
+    data = tmp_path / "train.csv"
+    data.write_text("text,label\n" + "".join(f"film {i} was {'good' if i % 2 else 'bad'},{i % 2}\n" for i in range(40)))
+    assert main(["sentiment", "--train", str(data), "--dev", str(data), "--out", str(tmp_path / "single"), *TINY,
+                 "--seed", "5"]) == 0
+    assert main(["sentiment", "--train", str(data), "--dev", str(data), "--out", str(tmp_path / "pair"), *TINY,
+                 "--seed", "5", "--members", "2"]) == 0
+    single = torch.jit.load(str(tmp_path / "single" / "model.pt")).state_dict()
+    pair = torch.jit.load(str(tmp_path / "pair" / "model.pt")).state_dict()
+    assert all(torch.equal(value, pair[f"members.0.{key}"]) for key, value in single.items())  # member 0 = seed 5
+    assert not torch.equal(pair["members.0.head.weight"], pair["members.1.head.weight"])
+    manifest = json.loads((tmp_path / "pair" / "manifest.json").read_text())
+    assert manifest["training"]["members"] == 2 and manifest["parameters"] == 2 * json.loads(
+        (tmp_path / "single" / "manifest.json").read_text())["parameters"]
+    assert "seed 6:" in (tmp_path / "pair" / "report.md").read_text()
+
+
 def test_same_seed_gives_the_same_model(tmp_path: Path) -> None:
     data = tmp_path / "train.csv"
     data.write_text("text,label\n" + "".join(f"film {i} was {'good' if i % 2 else 'bad'},{i % 2}\n" for i in range(40)))
