@@ -99,7 +99,7 @@ def test_members_are_trained_with_consecutive_seeds_and_exported_as_one(tmp_path
     data = tmp_path / "train.csv"
     data.write_text("text,label\n" + "".join(f"film {i} was {'good' if i % 2 else 'bad'},{i % 2}\n" for i in range(40)))
     assert main(["sentiment", "--train", str(data), "--dev", str(data), "--out", str(tmp_path / "single"), *TINY,
-                 "--seed", "5"]) == 0
+                 "--seed", "5", "--members", "1"]) == 0
     assert main(["sentiment", "--train", str(data), "--dev", str(data), "--out", str(tmp_path / "pair"), *TINY,
                  "--seed", "5", "--members", "2"]) == 0
     single = torch.jit.load(str(tmp_path / "single" / "model.pt")).state_dict()
