@@ -8,4 +8,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 echo "cpu: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
 echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
-scripts/train_default_models.sh "${1:-../shared/data}" .bench-out/models 2>/dev/null | grep -v '^epoch\|^slots\|^tagger\|^sentiment\|^classifier\|^early'
+scripts/train_default_models.sh "${1:-../shared/data}" .bench-out/models 2>/dev/null | grep -v '^epoch\|^slots\|^tagger\|^sentiment\|^classifier\|^early\|^member'

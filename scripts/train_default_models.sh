@@ -27,7 +27,7 @@ timed atis "$PYTHON" -m training slots --train "$DATA_ROOT/atis/train" --dev "$D
 timed snips "$PYTHON" -m training slots --train "$DATA_ROOT/snips/train" --dev "$DATA_ROOT/snips/dev" \
   --out "$OUT_ROOT/snips" --epochs 25 --lr 3e-3
 timed sentiment "$PYTHON" -m training sentiment --train "$DATA_ROOT/sst2/train_phrases.tsv" \
-  --dev "$DATA_ROOT/sst2/dev.tsv" --out "$OUT_ROOT/sentiment"
+  --dev "$DATA_ROOT/sst2/dev.tsv" --out "$OUT_ROOT/sentiment" --label-names 0=negative,1=positive
 
 echo
 echo "| bundle | training wall time (s) |"

@@ -18,16 +18,24 @@ from pathlib import Path
 
 from model.manifest import BundleError
 from training.config import TASK_DEFAULTS, default_config
-from training.data import DataError
+from training.data import DataError, parse_label_names
 from training.download import RAW_GITHUB
 
 EXIT_USAGE = 2
 EXAMPLES = (
     "  python -m training download atis --out data",
     "  python -m training slots --train data/atis/train --dev data/atis/dev --out model/atis",
-    "  python -m training sentiment --train data/sst2/train_phrases.tsv --dev data/sst2/dev.tsv --out model/sentiment",
+    "  python -m training sentiment --train data/sst2/train_phrases.tsv --dev data/sst2/dev.tsv --out model/sentiment \\\n"
+    "      --label-names 0=negative,1=positive",
     "  python -m training evaluate model/atis data/atis/dev",
 )
+
+
+def label_names_option(spec: str) -> dict[str, str]:
+    try:
+        return parse_label_names(spec)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def add_training_options(parser: argparse.ArgumentParser, task: str) -> None:
@@ -40,6 +48,10 @@ def add_training_options(parser: argparse.ArgumentParser, task: str) -> None:
     if task == "sentiment":
         parser.add_argument("--text-column", help="name of the text column (default: sentence or text)")
         parser.add_argument("--label-column", help="name of the label column (default: label)")
+        parser.add_argument("--label-names", type=label_names_option, metavar="RAW=NAME,...",
+                            help="class name of each label in the data, e.g. 0=negative,1=positive (the order "
+                                 "is the bundle's class order; recorded in the manifest, so evaluate maps the "
+                                 "same way); default: the labels as found, sorted")
     else:
         parser.add_argument("--format", dest="data_format", choices=["auto", "seq", "conll"], default="auto",
                             help="data format (default: auto = folder → seq, file → conll)")
@@ -47,13 +59,18 @@ def add_training_options(parser: argparse.ArgumentParser, task: str) -> None:
     for name, kind, text in (
         ("epochs", int, "maximum epochs"), ("batch-size", int, "sentences per batch"),
         ("lr", float, "peak AdamW learning rate"), ("weight-decay", float, "AdamW weight decay"),
-        ("clip-norm", float, "gradient norm clip"), ("patience", int, "epochs without improvement before stopping"),
+        ("clip-norm", float, "gradient norm clip"), ("patience", int, "--epoch-selection dev: epochs without improvement before stopping"),
         ("word-dropout", float, "probability of replacing a training token by [UNK]"),
         ("seed", int, "random seed (same seed and machine → same model)"),
+        ("members", int, "models trained with seeds SEED, SEED+1, ... and exported as one module that "
+                         "averages their probabilities"),
         ("threads", int, "CPU threads for torch"), ("max-seq-len", int, "tokens read per text"),
     ):
         attribute = name.replace("-", "_")
         tuning.add_argument(f"--{name}", type=kind, help=f"{text} (default {getattr(defaults, attribute)})")
+    tuning.add_argument("--epoch-selection", choices=["last", "dev"],
+                        help="export the last epoch, or the best one on dev with early stopping after --patience "
+                             f"(default {defaults.epoch_selection})")
     model = parser.add_argument_group("model")
     for name, kind in (("embed-dim", int), ("hidden-size", int), ("num-layers", int), ("dropout", float)):
         model.add_argument(f"--{name}", type=kind, help=f"default {getattr(defaults.model, name.replace('-', '_'))}")

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -165,10 +165,14 @@ def read_tagging(path: Path, fmt: TaggingFormat = "auto") -> list[TaggedSentence
 
 
 def read_labelled_table(
-    path: Path, text_column: str | None = None, label_column: str | None = None
+    path: Path, text_column: str | None = None, label_column: str | None = None,
+    label_names: Mapping[str, str] | None = None,
 ) -> list[LabelledText]:
     """CSV or TSV with a header row. The delimiter is a tab for `.tsv`/`.tab` files or when the header
-    has a tab, else a comma; the columns are named by the arguments or found among common names."""
+    has a tab, else a comma; the columns are named by the arguments or found among common names.
+
+    `label_names` maps the labels found in the file to class names (SST-2's `0` → `negative`); with a
+    mapping, a label it does not name is an error on that line rather than a silent new class."""
     path = Path(path)
     lines = read_lines(path)
     if not lines:
@@ -195,10 +199,29 @@ def read_labelled_table(
             raise DataError(path, number, "empty text")
         if not label:
             raise DataError(path, number, "empty label")
+        if label_names is not None:
+            if label not in label_names:
+                known = ", ".join(repr(raw) for raw in label_names)
+                raise DataError(path, number, f"label {label!r} has no class name (label names given for {known})")
+            label = label_names[label]
         examples.append(LabelledText(text, label))
     if not examples:
         raise DataError(path, None, "no examples after the header")
     return examples
+
+
+def parse_label_names(spec: str) -> dict[str, str]:
+    """`0=negative,1=positive` → {"0": "negative", "1": "positive"}. The order is kept (it is the class
+    order of the bundle); several labels may share one name (`1=neg,2=neg,4=pos,5=pos`)."""
+    names: dict[str, str] = {}
+    for item in spec.split(","):
+        raw, sep, name = (part.strip() for part in item.partition("="))
+        if not sep or not raw or not name:
+            raise ValueError(f"expected RAW=NAME pairs separated by commas, got {item.strip()!r}")
+        if raw in names:
+            raise ValueError(f"label {raw!r} is named twice")
+        names[raw] = name
+    return names
 
 
 def find_column(path: Path, header: list[str], wanted: str | None, usual: Sequence[str], role: str) -> int:

@@ -84,15 +84,28 @@ def predict_labels(runner: BundleRunner, examples: Sequence[LabelledText]) -> li
     return [p.label for p in predictions if isinstance(p, ClassifierPrediction)]
 
 
+def gold_label_names(runner: BundleRunner) -> dict[str, str] | None:
+    """The `--label-names` mapping the bundle was trained with (None: labels were used as found).
+
+    Data whose labels are already the class names (`positive`) are read as they are, so both the raw
+    form of a dataset and a relabelled copy can be scored."""
+    names = runner.manifest.training.get("label_names")
+    if not names:
+        return None
+    return {**names, **{name: name for name in runner.manifest.labels.classes or [] if name not in names}}
+
+
 def evaluate_bundle(
     bundle_dir: Path, data_path: Path, data_format: str = "auto",
     text_column: str | None = None, label_column: str | None = None,
 ) -> dict[str, float]:
-    """Metrics of the exported bundle (loaded and verified by `load_bundle`, i.e. what the service runs)."""
+    """Metrics of the exported bundle (loaded and verified by `load_bundle`, i.e. what the service runs).
+
+    A classifier trained with `--label-names` maps the data's gold labels the same way (from its manifest)."""
     runner = load_bundle(Path(bundle_dir))
     if runner.is_tagger:
         sentences = read_tagging(Path(data_path), data_format)  # type: ignore[arg-type]
         return {"examples": len(sentences), **slot_metrics(sentences, predict_slots(runner, sentences))}
-    examples = read_labelled_table(Path(data_path), text_column, label_column)
+    examples = read_labelled_table(Path(data_path), text_column, label_column, gold_label_names(runner))
     predicted = predict_labels(runner, examples)
     return {"examples": len(examples), "accuracy": accuracy([e.label for e in examples], predicted)}

@@ -74,8 +74,9 @@ def fit(
     device: torch.device,
     log: Callable[[str], Any] = print,
 ) -> FitResult:
-    """Train for up to `config.epochs` epochs and return the state with the best dev score, the sum of
-    the `selection` metrics (a tagger serves slots and intents, so both choose its epoch)."""
+    """Train for `config.epochs` epochs and return the last state (`epoch_selection` "last"), or the
+    state with the best dev score, the sum of the `selection` metrics, with early stopping ("dev"; a
+    tagger serves slots and intents, so both choose its epoch)."""
     generator = seed_everything(config.seed)
     model.to(device)
     use_amp = config.amp and device.type == "cuda"
@@ -109,14 +110,17 @@ def fit(
                "seconds": time.perf_counter() - started}
         result.history.append(row)
         score = sum(metrics[name] for name in selection)
-        improved = not result.best_state or score > sum(result.best_metrics[name] for name in selection)
+        if config.epoch_selection == "last":
+            improved = epoch == config.epochs  # dev is watched, never used to choose
+        else:
+            improved = not result.best_state or score > sum(result.best_metrics[name] for name in selection)
         log(f"epoch {epoch:2d}  loss {row['train_loss']:.4f}  "
             + "  ".join(f"{name} {value:.2f}" for name, value in metrics.items())
             + f"  {row['seconds']:.0f}s" + ("  *" if improved else ""))
         if improved:
             result.best_state = copy.deepcopy({k: v.detach().cpu() for k, v in model.state_dict().items()})
             result.best_epoch, result.best_metrics, stale = epoch, metrics, 0
-        else:
+        elif config.epoch_selection == "dev":
             stale += 1
             if stale >= config.patience:
                 log(f"early stop: no better {' + '.join(selection)} for {config.patience} epochs")

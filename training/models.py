@@ -239,6 +239,46 @@ class BiLSTMTagger(nn.Module):
         return torch.softmax(intent_logits.float(), dim=-1), tags, tag_probs
 
 
+class ClassifierEnsemble(nn.Module):
+    """Classifiers trained alone (one seed each) answering as one model: the mean of their class
+    probabilities. Inputs and outputs are those of one `BiLSTMClassifier`, so a bundle holding an
+    ensemble is served like any other."""
+
+    def __init__(self, members: Sequence[nn.Module]) -> None:
+        super().__init__()
+        self.members = nn.ModuleList(members)
+
+    def forward(self, ids: Tensor, lengths: Tensor) -> Tensor:
+        probs: list[Tensor] = []
+        for member in self.members:
+            probs.append(member(ids, lengths))
+        return torch.stack(probs).mean(dim=0)
+
+
+class TaggerEnsemble(nn.Module):
+    """Taggers trained alone (one seed each) answering as one model: intent probabilities and per-token
+    tag probabilities are averaged, then the mean is decoded once with the constrained BIO decoding of
+    `BiLSTMTagger.decode`. Inputs and outputs are those of one `BiLSTMTagger`."""
+
+    def __init__(self, members: Sequence[BiLSTMTagger]) -> None:
+        super().__init__()
+        self.members = nn.ModuleList(members)
+        self.decoder = members[0]  # BIO structure, decode(); every member has the same tag set
+        self.slot_head = members[0].slot_head  # the bundle loader reads the tag count from it
+
+    def forward(self, ids: Tensor, chars: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        intent_probs: list[Tensor] = []
+        tag_probs: list[Tensor] = []
+        for member in self.members:
+            tag_logits, intent_logits = member.scores(ids, chars, lengths)
+            tag_probs.append(torch.softmax(tag_logits.float(), dim=-1))
+            intent_probs.append(torch.softmax(intent_logits.float(), dim=-1))
+        log_probs = torch.log(torch.stack(tag_probs).mean(dim=0))
+        tags = self.decoder.decode(log_probs, lengths)
+        chosen = log_probs.gather(2, tags.unsqueeze(2)).squeeze(2).exp()
+        return torch.stack(intent_probs).mean(dim=0), tags, chosen
+
+
 NEG = -1e4  # "not allowed" in training: finite, so masked branches never turn gradients into NaN
 
 

@@ -53,7 +53,7 @@ def markdown(inputs: ReportInputs) -> str:
     lines = [
         f"# {inputs.name} ({inputs.kind})",
         "",
-        f"Dev metrics of the exported model (best epoch {inputs.best_epoch} of {len(inputs.history)}), in percent:",
+        f"Dev metrics of the exported model (epoch {inputs.best_epoch} of {len(inputs.history)}), in percent:",
         "",
         "| " + " | ".join(inputs.metrics) + " |",
         "|" + " --- |" * len(inputs.metrics),
@@ -97,7 +97,7 @@ def learning_curves(history: Sequence[Mapping[str, float]], best_epoch: int) -> 
     for name in (n for n in history[0] if n not in ("epoch", "train_loss", "seconds")):
         metric_axis.plot(epochs, [row[name] for row in history], "-o", label=f"dev {name}")
     metric_axis.set_ylabel("dev metric (%)")
-    metric_axis.axvline(best_epoch, color="grey", linestyle=":", label="best epoch")
+    metric_axis.axvline(best_epoch, color="grey", linestyle=":", label="exported epoch")
     handles = loss_axis.get_legend_handles_labels()
     more = metric_axis.get_legend_handles_labels()
     metric_axis.legend(handles[0] + more[0], handles[1] + more[1], loc="center right", fontsize=8)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -26,8 +26,10 @@ from training.config import TrainConfig
 from training.data import DataError, LabelledText, TaggedSentence, read_labelled_table, read_tagging
 from training.evaluate import accuracy, predict_labels, predict_slots, slot_metrics, slot_report
 from training.export import export_bundle
-from training.loop import Batch, fit, pick_device, seed_everything, shuffled_buckets
-from training.models import BiLSTMClassifier, BiLSTMTagger, constrained_nll, parameter_count
+from training.loop import (Batch, BatchFactory, DevMetrics, FitResult, LossFunction, fit, pick_device,
+                           seed_everything, shuffled_buckets)
+from training.models import (BiLSTMClassifier, BiLSTMTagger, ClassifierEnsemble, TaggerEnsemble, constrained_nll,
+                             parameter_count)
 from training.report import ReportInputs, build_report
 from training.tokenizer import build_tokenizer, token_tags
 
@@ -80,6 +82,13 @@ def label_index(labels: Sequence[str]) -> dict[str, int]:
     return {label: index for index, label in enumerate(labels)}
 
 
+def class_order(seen: set[str], label_names: dict[str, str] | None) -> list[str]:
+    """Classes in output order: the order of `--label-names` when given, else sorted."""
+    if label_names is None:
+        return sorted(seen)
+    return [name for name in dict.fromkeys(label_names.values()) if name in seen]
+
+
 # --- slots -------------------------------------------------------------------------------------------
 
 
@@ -96,11 +105,14 @@ def run_slots(config: TrainConfig, log: Callable[[str], object] = print) -> RunR
     intents = sorted({s.intent for s in train})
     labels = Labels(intents=intents, slot_tags=slot_tags)
     m = config.model
-    model = BiLSTMTagger(tokenizer.get_vocab_size(), slot_tags, len(intents), embed_dim=m.embed_dim,
-                         byte_dim=m.byte_dim, char_filters=m.char_filters, hidden_size=m.hidden_size,
-                         num_layers=m.num_layers, dropout=m.dropout)
+
+    def new_model() -> nn.Module:
+        return BiLSTMTagger(tokenizer.get_vocab_size(), slot_tags, len(intents), embed_dim=m.embed_dim,
+                            byte_dim=m.byte_dim, char_filters=m.char_filters, hidden_size=m.hidden_size,
+                            num_layers=m.num_layers, dropout=m.dropout)
+
     log(f"tagger: {len(slot_tags)} tags, {len(intents)} intents, vocabulary {tokenizer.get_vocab_size()}, "
-        f"{parameter_count(model):,} parameters")
+        f"{parameter_count(new_model()):,} parameters per member, {config.members} member(s)")
     tag_ids, intent_ids = label_index(slot_tags), label_index(intents)
     targets = [[tag_ids[t] for t in tags] for tags in train_tags]
     texts = [s.text for s in train]
@@ -130,13 +142,15 @@ def run_slots(config: TrainConfig, log: Callable[[str], object] = print) -> RunR
         return slot_metrics(dev, predict_slots(runner, dev))
 
     steps = -(-len(train) // config.batch_size)
-    result = fit(model, batches, steps, loss, dev_metrics, ("slot_f1", "intent_acc"), config, device, log)
-    model.load_state_dict(result.best_state)
-    model.cpu().eval()
+    members = train_members(config, new_model, batches, steps, loss, dev_metrics, ("slot_f1", "intent_acc"),
+                            device, log)
+    model = members[0].model if len(members) == 1 else TaggerEnsemble([member.model for member in members])
+    result = members[0].result
     predicted = predict_slots(eager_runner(model, tokenizer, "tagger", labels, config, torch.device("cpu")), dev)
     metrics = slot_metrics(dev, predicted)
     unseen = sorted({t for s in dev for t in s.tags} - set(slot_tags)) + sorted({s.intent for s in dev} - set(intents))
-    notes = [f"Dev labels never seen in training (always counted wrong): {', '.join(unseen) or 'none'}."]
+    notes = [f"Dev labels never seen in training (always counted wrong): {', '.join(unseen) or 'none'}.",
+             *member_notes(members)]
     report = ReportInputs(
         name=Path(config.out).name, kind="tagger", metrics=metrics, history=result.history,
         best_epoch=result.best_epoch, config=config.for_manifest(), parameters=parameter_count(model),
@@ -152,9 +166,9 @@ def run_slots(config: TrainConfig, log: Callable[[str], object] = print) -> RunR
 
 def run_sentiment(config: TrainConfig, log: Callable[[str], object] = print) -> RunResult:
     started = time.perf_counter()
-    train = read_labelled_table(Path(config.train), config.text_column, config.label_column)
-    dev = read_labelled_table(Path(config.dev), config.text_column, config.label_column)
-    classes = sorted({e.label for e in train})
+    train = read_labelled_table(Path(config.train), config.text_column, config.label_column, config.label_names)
+    dev = read_labelled_table(Path(config.dev), config.text_column, config.label_column, config.label_names)
+    classes = class_order({e.label for e in train}, config.label_names)
     if len(classes) < 2:
         raise DataError(config.train, None, f"needs at least two labels, found {classes}")
     log(f"sentiment: {len(train)} train / {len(dev)} dev texts, classes {classes}")
@@ -163,9 +177,13 @@ def run_sentiment(config: TrainConfig, log: Callable[[str], object] = print) -> 
     encoded = encode_texts(tokenizer, [e.text for e in train])
     labels = Labels(classes=classes)
     m = config.model
-    model = BiLSTMClassifier(tokenizer.get_vocab_size(), len(classes), embed_dim=m.embed_dim,
-                             hidden_size=m.hidden_size, num_layers=m.num_layers, dropout=m.dropout)
-    log(f"classifier: vocabulary {tokenizer.get_vocab_size()}, {parameter_count(model):,} parameters")
+
+    def new_model() -> nn.Module:
+        return BiLSTMClassifier(tokenizer.get_vocab_size(), len(classes), embed_dim=m.embed_dim,
+                                hidden_size=m.hidden_size, num_layers=m.num_layers, dropout=m.dropout)
+
+    log(f"classifier: vocabulary {tokenizer.get_vocab_size()}, {parameter_count(new_model()):,} parameters per "
+        f"member, {config.members} member(s)")
     class_ids = label_index(classes)
     targets = [class_ids[e.label] for e in train]
     device = pick_device(config.device)
@@ -185,13 +203,14 @@ def run_sentiment(config: TrainConfig, log: Callable[[str], object] = print) -> 
         return {"accuracy": accuracy([e.label for e in dev], predict_labels(runner, dev))}
 
     steps = -(-len(train) // config.batch_size)
-    result = fit(model, batches, steps, loss, dev_metrics, ("accuracy",), config, device, log)
-    model.load_state_dict(result.best_state)
-    model.cpu().eval()
+    members = train_members(config, new_model, batches, steps, loss, dev_metrics, ("accuracy",), device, log)
+    model = members[0].model if len(members) == 1 else ClassifierEnsemble([member.model for member in members])
+    result = members[0].result
     predicted = predict_labels(eager_runner(model, tokenizer, "classifier", labels, config, torch.device("cpu")), dev)
     metrics = {"accuracy": accuracy([e.label for e in dev], predicted)}
     counts = Counter(e.label for e in train)
-    notes = ["Training label counts: " + ", ".join(f"{label}: {counts[label]:,}" for label in classes) + "."]
+    notes = ["Training label counts: " + ", ".join(f"{label}: {counts[label]:,}" for label in classes) + ".",
+             *member_notes(members)]
     report = ReportInputs(
         name=Path(config.out).name, kind="classifier", metrics=metrics, history=result.history,
         best_epoch=result.best_epoch, config=config.for_manifest(), parameters=parameter_count(model),
@@ -200,6 +219,43 @@ def run_sentiment(config: TrainConfig, log: Callable[[str], object] = print) -> 
     )
     return finish(model, tokenizer, "classifier", labels, config, metrics, [e.text for e in dev], report,
                   result.best_epoch, started, log)
+
+
+@dataclass(frozen=True)
+class Member:
+    seed: int
+    model: nn.Module
+    result: FitResult
+
+
+def train_members(
+    config: TrainConfig, new_model: Callable[[], nn.Module], batches: BatchFactory, steps: int, loss: LossFunction,
+    dev_metrics: DevMetrics, selection: Sequence[str], device: torch.device, log: Callable[[str], object],
+) -> list[Member]:
+    """Train `config.members` models alike but for the seed (seed, seed+1, ...), one after the other.
+
+    Each member's seed fixes its initial weights, batch order and word dropout; nothing about a member
+    is chosen on dev, so several members only average out the seed's luck."""
+    members = []
+    for index in range(config.members):
+        seed = config.seed + index
+        if config.members > 1:
+            log(f"member {index + 1}/{config.members} (seed {seed})")
+        seed_everything(seed)  # initial weights
+        model = new_model()
+        result = fit(model, batches, steps, loss, dev_metrics, selection, replace(config, seed=seed), device, log)
+        model.load_state_dict(result.best_state)
+        members.append(Member(seed, model.cpu().eval(), result))
+    return members
+
+
+def member_notes(members: Sequence[Member]) -> list[str]:
+    if len(members) == 1:
+        return []
+    return ["", f"Ensemble of {len(members)} members (probabilities averaged); each member alone on dev:", ""] + [
+        f"- seed {member.seed}: " + ", ".join(f"{name} {value:.2f}" for name, value in member.result.best_metrics.items())
+        for member in members
+    ] + ["", "The per-epoch table and the learning curves are those of the first member."]
 
 
 def finish(

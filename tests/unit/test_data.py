@@ -12,6 +12,7 @@ from training.data import (
     DataError,
     LabelledText,
     TaggedSentence,
+    parse_label_names,
     read_conll,
     read_labelled_table,
     read_seq_folder,
@@ -142,6 +143,29 @@ def test_csv_with_named_columns_and_quoted_commas(tmp_path: Path) -> None:
         LabelledText("good, really", "pos"),
         LabelledText("meh", "neg"),
     ]
+
+
+def test_label_names_map_labels_at_read_time(tmp_path: Path) -> None:
+    path = tmp_path / "train.tsv"
+    path.write_text("sentence\tlabel\ngood\t1\nbad\t0\n", encoding="utf-8")
+    names = parse_label_names("0=negative, 1=positive")
+    assert names == {"0": "negative", "1": "positive"} and list(names) == ["0", "1"]
+    assert read_labelled_table(path, label_names=names) == [LabelledText("good", "positive"),
+                                                             LabelledText("bad", "negative")]
+
+
+def test_label_without_a_name_is_one_error_naming_file_and_line(tmp_path: Path) -> None:
+    path = tmp_path / "dev.tsv"
+    path.write_text("sentence\tlabel\ngood\t1\nso-so\t2\n", encoding="utf-8")
+    with pytest.raises(DataError) as error:
+        read_labelled_table(path, label_names={"0": "negative", "1": "positive"})
+    assert str(error.value) == f"{path}:3: label '2' has no class name (label names given for '0', '1')"
+
+
+@pytest.mark.parametrize("spec", ["0=negative,1", "0=negative,=positive", "0=a,0=b", ""])
+def test_malformed_label_names_are_refused(spec: str) -> None:
+    with pytest.raises(ValueError):
+        parse_label_names(spec)
 
 
 def test_csv_missing_column_names_header_line(tmp_path: Path) -> None:

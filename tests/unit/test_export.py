@@ -12,7 +12,13 @@ from torch import Tensor
 from model.manifest import Labels, sha256_file
 from model.runtime import ClassifierPrediction, TaggerPrediction, load_bundle
 from training.export import ExportParityError, export_bundle
-from training.models import BiLSTMClassifier, BiLSTMTagger, parameter_count
+from training.models import (
+    BiLSTMClassifier,
+    BiLSTMTagger,
+    ClassifierEnsemble,
+    TaggerEnsemble,
+    parameter_count,
+)
 from training.tokenizer import build_tokenizer
 
 TEXTS = ["show flights to Boston", "cheapest fare from denver to st. louis", "what's the weather", "x"]
@@ -101,3 +107,39 @@ def test_tagger_answers_the_same_alone_and_batched() -> None:
             assert torch.allclose(intents[row], one_intents[0], atol=1e-6)
             assert tags[row, :length].tolist() == one_tags[0].tolist()
             assert torch.allclose(probs[row, :length], one_probs[0], atol=1e-6)
+
+
+def test_ensembles_export_as_one_module_answering_with_the_mean(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    classifiers = [BiLSTMClassifier(40, 2, embed_dim=8, hidden_size=8).eval() for _ in range(3)]
+    tokenizer = build_tokenizer(TEXTS)
+    export_bundle(
+        ClassifierEnsemble(classifiers), tokenizer, tmp_path / "sent", kind="classifier",
+        labels=Labels(classes=["negative", "positive"]), max_seq_len=16, max_word_chars=None, training_config={},
+        metrics={}, parity_texts=TEXTS,
+    )
+    from model.text import encode_texts, pad_batch
+
+    batch = pad_batch(encode_texts(tokenizer, TEXTS))
+    with torch.inference_mode():
+        mean = torch.stack([member(batch.ids, batch.lengths) for member in classifiers]).mean(dim=0)
+    runner = load_bundle(tmp_path / "sent")
+    for row, prediction in enumerate(runner.predict(TEXTS)):
+        assert isinstance(prediction, ClassifierPrediction)
+        assert list(prediction.scores.values()) == pytest.approx(mean[row].tolist(), abs=1e-6)
+
+    taggers = [tiny_tagger().eval()]
+    torch.manual_seed(1)
+    taggers.append(BiLSTMTagger(30, SLOT_TAGS, 2, embed_dim=8, byte_dim=4, char_filters=6, hidden_size=8).eval())
+    ensemble = TaggerEnsemble(taggers)
+    export_tagger(ensemble, tmp_path / "tag")
+    tagger_batch = pad_batch(encode_texts(tokenizer, TEXTS), TEXTS, 8)
+    with torch.inference_mode():
+        intents, tags, probs = ensemble(tagger_batch.ids, tagger_batch.chars, tagger_batch.lengths)
+        mean_intents = torch.stack([torch.softmax(m.scores(tagger_batch.ids, tagger_batch.chars,
+                                                           tagger_batch.lengths)[1], -1) for m in taggers]).mean(0)
+    assert torch.allclose(intents, mean_intents, atol=1e-6)
+    loaded = load_bundle(tmp_path / "tag")
+    assert loaded.predict(TEXTS)[1].tags == [SLOT_TAGS[t] for t in tags[1, : int(tagger_batch.lengths[1])].tolist()]
+    assert json.loads((tmp_path / "tag" / "manifest.json").read_text())["parameters"] == sum(
+        parameter_count(m) for m in taggers)

@@ -55,6 +55,63 @@ def test_sentiment_train_export_reload_evaluate(data_root: Path, tmp_path: Path,
     assert read_json_output(capsys) == {"examples": 872, **manifest["metrics"]["dev"]}
 
 
+def test_label_names_become_the_classes_and_evaluate_maps_gold_labels(
+    data_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    lines = (data_root / "sst2" / "train.tsv").read_text(encoding="utf-8").split("\n")
+    train = tmp_path / "train.tsv"
+    train.write_text("\n".join(lines[:301]) + "\n", encoding="utf-8")
+    dev = data_root / "sst2" / "dev.tsv"
+    out = tmp_path / "sentiment-named"
+    assert main(["sentiment", "--train", str(train), "--dev", str(dev), "--out", str(out), *TINY,
+                 "--label-names", "0=negative,1=positive"]) == 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["labels"] == {"classes": ["negative", "positive"]}
+    assert manifest["training"]["label_names"] == {"0": "negative", "1": "positive"}
+    assert manifest["example"]["labels"][0] in ("negative", "positive")
+    capsys.readouterr()
+    # dev.tsv holds 0/1: evaluate reads the mapping from the manifest, so the figure is the training one
+    assert main(["evaluate", str(out), str(dev)]) == 0
+    assert read_json_output(capsys) == {"examples": 872, **manifest["metrics"]["dev"]}
+    # a copy already written with the class names scores the same
+    named = tmp_path / "dev-named.tsv"
+    dev_lines = dev.read_text(encoding="utf-8").split("\n")
+    named.write_text("\n".join([dev_lines[0]] + [line[:-1] + ("positive" if line.endswith("1") else "negative")
+                                                 for line in dev_lines[1:] if line]) + "\n", encoding="utf-8")
+    assert main(["evaluate", str(out), str(named)]) == 0
+    assert read_json_output(capsys) == {"examples": 872, **manifest["metrics"]["dev"]}
+    # a label the mapping does not know is one line naming file and line
+    odd = tmp_path / "odd.tsv"
+    odd.write_text("sentence\tlabel\nfine\t1\nmeh\t2\n", encoding="utf-8")
+    assert main(["evaluate", str(out), str(odd)]) == 2
+    assert capsys.readouterr().err == (
+        f"error: {odd}:3: label '2' has no class name (label names given for '0', '1', 'negative', 'positive')\n")
+
+
+def test_malformed_label_names_option_is_a_usage_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["sentiment", "--train", "t.tsv", "--dev", "d.tsv", "--out", str(tmp_path), "--label-names", "0=neg,1"])
+    assert exit_.value.code == 2
+    assert "expected RAW=NAME pairs separated by commas, got '1'" in capsys.readouterr().err
+
+
+def test_members_are_trained_with_consecutive_seeds_and_exported_as_one(tmp_path: Path) -> None:
+    data = tmp_path / "train.csv"
+    data.write_text("text,label\n" + "".join(f"film {i} was {'good' if i % 2 else 'bad'},{i % 2}\n" for i in range(40)))
+    assert main(["sentiment", "--train", str(data), "--dev", str(data), "--out", str(tmp_path / "single"), *TINY,
+                 "--seed", "5", "--members", "1"]) == 0
+    assert main(["sentiment", "--train", str(data), "--dev", str(data), "--out", str(tmp_path / "pair"), *TINY,
+                 "--seed", "5", "--members", "2"]) == 0
+    single = torch.jit.load(str(tmp_path / "single" / "model.pt")).state_dict()
+    pair = torch.jit.load(str(tmp_path / "pair" / "model.pt")).state_dict()
+    assert all(torch.equal(value, pair[f"members.0.{key}"]) for key, value in single.items())  # member 0 = seed 5
+    assert not torch.equal(pair["members.0.head.weight"], pair["members.1.head.weight"])
+    manifest = json.loads((tmp_path / "pair" / "manifest.json").read_text())
+    assert manifest["training"]["members"] == 2 and manifest["parameters"] == 2 * json.loads(
+        (tmp_path / "single" / "manifest.json").read_text())["parameters"]
+    assert "seed 6:" in (tmp_path / "pair" / "report.md").read_text()
+
+
 def test_same_seed_gives_the_same_model(tmp_path: Path) -> None:
     data = tmp_path / "train.csv"
     data.write_text("text,label\n" + "".join(f"film {i} was {'good' if i % 2 else 'bad'},{i % 2}\n" for i in range(40)))
