@@ -98,7 +98,16 @@ def test_labels_of_the_wrong_length(bundles: Path) -> None:
 
 def test_swapped_label_order_is_caught_by_the_recorded_example(bundles: Path) -> None:
     edit_manifest(bundles / "sentiment", lambda manifest: manifest["labels"]["classes"].reverse())
-    assert "example differs" in refusal(bundles / "sentiment")
+    assert "1 label(s) on the manifest's example differ" in refusal(bundles / "sentiment")
+
+
+def test_scores_that_drift_from_the_recorded_example(bundles: Path) -> None:
+    def nudge(manifest: dict) -> None:
+        manifest["example"]["scores"][0] += 0.01
+
+    edit_manifest(bundles / "atis", nudge)
+    assert "scores on the manifest's example differ by 0.01" in refusal(bundles / "atis")
+    assert "(tolerance 0.0001 on cpu)" in refusal(bundles / "atis")
 
 
 def test_file_outside_the_bundle_is_refused(bundles: Path) -> None:
