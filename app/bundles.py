@@ -114,7 +114,7 @@ def make_batcher(
     return DynamicBatcher(
         predict,
         max_batch_size=batch_size,
-        max_queue=settings.max_queue,
+        max_queue=settings.queue_size_for(runner.device),
         max_wait_s=settings.max_wait_ms / 1000,
         split_overhead=CHARS_PER_FORWARD.get(runner.device.type, 0),
         observer=BatchObserver(on_batch=on_batch, on_queue=depth_gauge.set, on_wait=wait_hist.observe),

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     import torch
 
 CPU_BATCH_SIZE = 32  # on a CPU thread, batches beyond ~32 stop paying: per-sentence cost is flat
+QUEUED_BATCHES = 8
 GPU_BATCH_SIZE = 512  # a GPU forward costs about the same at any batch size: fill it
 
 
@@ -31,7 +32,9 @@ class Settings(BaseSettings):
     max_wait_ms: float = Field(
         0.0, ge=0, le=1000, description="extra wait for batch-mates, only while the device is busy"
     )
-    max_queue: int = Field(2048, ge=1, description="texts waiting per bundle before new requests get 503")
+    max_queue: int | None = Field(
+        None, ge=1, description="texts waiting per bundle before new requests get 503; default: 8 batches"
+    )
     max_text_chars: int = Field(2000, ge=1)
     max_texts: int = Field(64, ge=1)
     max_body_bytes: int = Field(1 << 20, ge=1024)
@@ -69,3 +72,10 @@ class Settings(BaseSettings):
         if self.max_batch_size is not None:
             return self.max_batch_size
         return GPU_BATCH_SIZE if device.type == "cuda" else CPU_BATCH_SIZE
+
+    def queue_size_for(self, device: torch.device) -> int:
+        """Eight batches by default: about 0.1 s of work on a CPU, so overload turns into quick 503s instead
+        of seconds of queueing; never fewer than one request's worth of texts."""
+        if self.max_queue is not None:
+            return self.max_queue
+        return max(QUEUED_BATCHES * self.batch_size_for(device), self.max_texts)

@@ -43,6 +43,13 @@ def test_batch_size_defaults_per_device() -> None:
     assert Settings(max_batch_size=7).batch_size_for(torch.device("cuda")) == 7
 
 
+def test_queue_holds_eight_batches_and_always_one_full_request() -> None:
+    assert Settings().queue_size_for(torch.device("cpu")) == 8 * CPU_BATCH_SIZE
+    assert Settings().queue_size_for(torch.device("cuda")) == 8 * GPU_BATCH_SIZE
+    assert Settings(max_batch_size=2, max_texts=64).queue_size_for(torch.device("cpu")) == 64
+    assert Settings(max_queue=5).queue_size_for(torch.device("cpu")) == 5
+
+
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the CPU fallback")
 def test_auto_falls_back_to_cpu_and_explicit_cuda_fails_loudly() -> None:
     assert Settings(device="auto").torch_device() == torch.device("cpu")
