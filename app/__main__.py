@@ -7,8 +7,12 @@ several workers, a supervisor that closes the listening socket as soon as SIGTER
 
 from __future__ import annotations
 
+import asyncio
+import os
 import shutil
+import socket
 import sys
+import time
 
 import uvicorn
 from pydantic import ValidationError
@@ -18,15 +22,40 @@ from app.config import Settings
 from app.metrics import server_metrics_dir
 
 STARTUP_FAILURE = 3  # uvicorn's exit code when the app refuses to start
+ACCEPT_DRAIN_S = 0.05  # time to accept connections already queued in the kernel before closing
+
+
+def stop_listening(sockets: list[socket.socket]) -> None:
+    """Shrink the kernel's accept queue to one slot before closing the socket.
+
+    Closing a listening socket resets every connection still queued in it: clients that connected and
+    sent their request before the signal. With the queue shrunk, new connections wait at SYN (and are
+    refused once the socket closes) while the server accepts and answers the ones already queued.
+    """
+    for sock in sockets:
+        with socket.socket(fileno=os.dup(sock.fileno())) as same_socket:
+            same_socket.listen(0)
+
+
+class DrainingServer(uvicorn.Server):
+    """One worker: accept what the kernel already queued, then uvicorn's graceful shutdown."""
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        stop_listening([sock for server in self.servers for sock in server.sockets])  # type: ignore[misc]
+        await asyncio.sleep(ACCEPT_DRAIN_S)
+        await super().shutdown(sockets)
 
 
 class DrainingMultiprocess(Multiprocess):
-    """uvicorn's supervisor keeps its copy of the listening socket open until every worker has drained,
-    so connections made during the drain wait in the backlog and are reset at the end. Closing it first
-    makes them refused at once, while accepted requests finish in the workers.
+    """Several workers: uvicorn's supervisor keeps its copy of the listening socket open until every
+    worker has drained, so connections made during the drain would wait in the queue and be reset at the
+    end. Here the queue shrinks, the workers accept what it holds, and the supervisor's copy closes before
+    the workers are told to stop.
     """
 
     def terminate_all(self) -> None:
+        stop_listening(self.sockets)
+        time.sleep(ACCEPT_DRAIN_S)
         for sock in self.sockets:
             sock.close()
         super().terminate_all()
@@ -50,9 +79,10 @@ def main() -> None:
         log_level=settings.log_level,
         timeout_graceful_shutdown=int(settings.request_timeout_s) + 1,
         access_log=False,
+        http="app.http_protocol:DrainingHttpToolsProtocol",
     )
     if settings.workers == 1:
-        server = uvicorn.Server(config)
+        server = DrainingServer(config)
         server.run()
         if not server.started:
             sys.exit(STARTUP_FAILURE)

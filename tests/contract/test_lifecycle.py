@@ -102,3 +102,27 @@ def send_and_leave(port: int, body: dict) -> None:
         head = f"POST /classify HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {len(payload)}\r\n\r\n"
         sock.sendall(head.encode() + payload)
         time.sleep(0.05)  # let the server read the request before the connection goes
+
+
+def test_request_arriving_as_sigterm_lands_is_answered_not_reset(tmp_path: Path) -> None:
+    """The container's launcher answers a request whose headers were half sent when SIGTERM came
+    (stock uvicorn closes such a connection: the client sees a reset after sending its request)."""
+    env = {"SEQSERVE_MODEL_DIR": str(MODEL_DIR), "SEQSERVE_MODELS": "atis", "SEQSERVE_METRICS_DIR": str(tmp_path)}
+    server = LiveServer(env, launcher=True).start()
+    body = json.dumps({"text": "fly from boston to denver"}).encode()
+    head = f"POST /classify HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(head.encode())  # headers not complete yet: no request cycle exists
+        time.sleep(0.3)
+        assert server.process is not None
+        server.process.send_signal(signal.SIGTERM)
+        time.sleep(0.5)  # shutdown has begun: idle connections are closed by now
+        sock.sendall(b"\r\n" + body)
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    status, _, rest = answer.partition(b"\r\n")
+    assert status == b"HTTP/1.1 200 OK", answer[:200]
+    assert b"connection: close" in rest.lower()
+    assert json.loads(rest.partition(b"\r\n\r\n")[2])["predictions"]["atis"]["slots"][0]["value"] == "boston"
+    assert server.stop(timeout=30) in (0, -signal.SIGTERM)

@@ -1,0 +1,68 @@
+"""uvicorn's HTTP protocol with one change: on shutdown, a request that already reached the socket is answered.
+
+uvicorn closes every connection without a request in progress the moment shutdown starts. A client that
+had connected and sent its request just before SIGTERM, but whose bytes the event loop had not read yet,
+then sees its connection reset: work accepted by the server and lost. Measured with
+`bench/restart_under_load.py` against `docker compose restart`: 3 of 18,158 requests. Here a connection
+whose request has begun to arrive, or that was made a moment ago and has not sent anything yet, is kept
+until its request is answered, with `Connection: close`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import struct
+import termios
+
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+RECHECK_S = 0.01
+FRESH_S = 0.5  # a connection this young that has sent nothing yet is about to send its first request
+
+
+class DrainingHttpToolsProtocol(HttpToolsProtocol):
+    _receiving = False  # between the first byte of a request and its complete headers
+    _closing = False  # shutdown has begun: whatever still arrives is answered with Connection: close
+    _made_at = 0.0
+    _requests = 0
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        self._made_at = self.loop.time()
+        super().connection_made(transport)
+
+    def on_message_begin(self) -> None:
+        self._receiving = True
+        self._requests += 1
+        super().on_message_begin()
+
+    def on_headers_complete(self) -> None:
+        self._receiving = False
+        super().on_headers_complete()
+        if self._closing and self.cycle is not None:
+            self.cycle.keep_alive = False
+
+    def shutdown(self) -> None:
+        self._closing = True
+        idle = self.cycle is None or self.cycle.response_complete
+        if idle and (self._receiving or unread_bytes(self.transport) > 0 or self._awaiting_first_request()):
+            # A request is on its way in: look again once the loop has read it. uvicorn's shutdown then
+            # closes the connection after that answer (or at once, if it was answered in between).
+            self.loop.call_later(RECHECK_S, self.shutdown)
+            return
+        super().shutdown()
+
+    def _awaiting_first_request(self) -> bool:
+        """Just connected, nothing sent yet: its client is writing its request right now."""
+        return self._requests == 0 and self.loop.time() - self._made_at < FRESH_S
+
+
+def unread_bytes(transport: object) -> int:
+    """Bytes the kernel holds for this connection that the event loop has not read (0 once closed)."""
+    sock = transport.get_extra_info("socket")  # type: ignore[attr-defined]
+    if sock is None or sock.fileno() < 0:
+        return 0
+    try:
+        return struct.unpack("i", fcntl.ioctl(sock.fileno(), termios.FIONREAD, b"\0\0\0\0"))[0]
+    except OSError:
+        return 0
