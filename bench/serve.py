@@ -71,7 +71,9 @@ def main() -> None:
         base["SEQSERVE_MAX_BATCH_SIZE"] = str(args.max_batch_size)
     configs = [(f"seqserve, {args.workers} worker(s), batched", base)]
     if args.unbatched:
-        configs.append((f"seqserve, {args.workers} worker(s), batch size 1", {**base, "SEQSERVE_MAX_BATCH_SIZE": "1"}))
+        # the queue bound defaults to 8 batches: keep the batched run's bound, so only batching differs
+        unbatched = {**base, "SEQSERVE_MAX_BATCH_SIZE": "1", "SEQSERVE_MAX_QUEUE": str(8 * (args.max_batch_size or 32))}
+        configs.append((f"seqserve, {args.workers} worker(s), batch size 1", unbatched))
     results = [run_config(label, env, args, bodies) for label, env in configs]
 
     header = " | ".join(f"c={c} rps · p50 · p99 ms" for c in args.concurrency)
