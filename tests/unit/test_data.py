@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,13 @@ from training.data import (
     read_seq_folder,
     read_tagging,
 )
+
+
+def data_error(read: Callable[..., object], *args: object, **kwargs: object) -> str:
+    """The one-line message a reader refuses its input with."""
+    with pytest.raises(DataError) as error:
+        read(*args, **kwargs)
+    return str(error.value)
 
 
 def test_seq_folder_splits_on_runs_of_whitespace(tmp_path: Path) -> None:
@@ -40,38 +48,30 @@ def test_seq_folder_text_is_words_joined_by_single_spaces(tmp_path: Path) -> Non
 
 def test_seq_folder_tag_count_mismatch_names_file_and_line(tmp_path: Path) -> None:
     folder = write_seq_folder(tmp_path, "a b\nc d e\n", "O O\nO O\n", "x\ny\n")
-    with pytest.raises(DataError) as error:
-        read_seq_folder(folder)
-    assert str(error.value) == f"{folder / 'seq.out'}:2: 2 tags for 3 words in seq.in"
+    assert data_error(read_seq_folder, folder) == f"{folder / 'seq.out'}:2: 2 tags for 3 words in seq.in"
 
 
 def test_seq_folder_line_count_mismatch(tmp_path: Path) -> None:
     folder = write_seq_folder(tmp_path, "a\nb\n", "O\nO\n", "x\n")
-    with pytest.raises(DataError) as error:
-        read_seq_folder(folder)
-    assert str(error.value) == f"{folder / 'label'}:2: has 1 lines but seq.in has 2"
+    assert data_error(read_seq_folder, folder) == f"{folder / 'label'}:2: has 1 lines but seq.in has 2"
 
 
 def test_seq_folder_missing_file(tmp_path: Path) -> None:
     (tmp_path / "seq.in").write_text("a\n")
-    with pytest.raises(DataError) as error:
-        read_seq_folder(tmp_path)
-    assert str(error.value) == f"{tmp_path / 'seq.out'}: file not found"
+    assert data_error(read_seq_folder, tmp_path) == f"{tmp_path / 'seq.out'}: file not found"
 
 
 def test_bad_encoding_names_the_line(tmp_path: Path) -> None:
     folder = write_seq_folder(tmp_path, "", "O\nO\n", "x\ny\n")
     (folder / "seq.in").write_bytes(b"ok\ncaf\xe9\n")
-    with pytest.raises(DataError) as error:
-        read_seq_folder(folder)
-    assert str(error.value) == f"{folder / 'seq.in'}:2: not valid UTF-8 (byte 0xe9)"
+    assert data_error(read_seq_folder, folder) == f"{folder / 'seq.in'}:2: not valid UTF-8 (byte 0xe9)"
 
 
 def test_non_bio_tag_is_refused(tmp_path: Path) -> None:
     folder = write_seq_folder(tmp_path, "a b\n", "O X-city\n", "x\n")
-    with pytest.raises(DataError) as error:
-        read_seq_folder(folder)
-    assert str(error.value) == f"{folder / 'seq.out'}:1: tag 'X-city' is not BIO (expected O, B-type or I-type)"
+    assert data_error(read_seq_folder, folder) == (
+        f"{folder / 'seq.out'}:1: tag 'X-city' is not BIO (expected O, B-type or I-type)"
+    )
 
 
 def test_line_separator_characters_do_not_break_line_alignment(tmp_path: Path) -> None:
@@ -103,17 +103,13 @@ def test_conll_reads_first_and_last_column_and_intent_comment(tmp_path: Path) ->
 def test_conll_line_without_tag_names_file_and_line(tmp_path: Path) -> None:
     path = tmp_path / "bad.conll"
     path.write_text("fly O\nto\n", encoding="utf-8")
-    with pytest.raises(DataError) as error:
-        read_conll(path)
-    assert str(error.value) == f"{path}:2: expected 'token tag', found 1 field"
+    assert data_error(read_conll, path) == f"{path}:2: expected 'token tag', found 1 field"
 
 
 def test_conll_bad_tag_names_sentence_start(tmp_path: Path) -> None:
     path = tmp_path / "bad.conll"
     path.write_text("a O\n\nb O\nc Z\n", encoding="utf-8")
-    with pytest.raises(DataError) as error:
-        read_conll(path)
-    assert str(error.value) == f"{path}:3: tag 'Z' is not BIO (expected O, B-type or I-type)"
+    assert data_error(read_conll, path) == f"{path}:3: tag 'Z' is not BIO (expected O, B-type or I-type)"
 
 
 def test_format_is_detected_from_folder_or_file(tmp_path: Path) -> None:
@@ -125,9 +121,7 @@ def test_format_is_detected_from_folder_or_file(tmp_path: Path) -> None:
 
 
 def test_missing_tagging_path(tmp_path: Path) -> None:
-    with pytest.raises(DataError) as error:
-        read_tagging(tmp_path / "nope")
-    assert str(error.value) == f"{tmp_path / 'nope'}: not found"
+    assert data_error(read_tagging, tmp_path / "nope") == f"{tmp_path / 'nope'}: not found"
 
 
 def test_tsv_with_header_keeps_bare_quotes(tmp_path: Path) -> None:
@@ -157,9 +151,10 @@ def test_label_names_map_labels_at_read_time(tmp_path: Path) -> None:
 def test_label_without_a_name_is_one_error_naming_file_and_line(tmp_path: Path) -> None:
     path = tmp_path / "dev.tsv"
     path.write_text("sentence\tlabel\ngood\t1\nso-so\t2\n", encoding="utf-8")
-    with pytest.raises(DataError) as error:
-        read_labelled_table(path, label_names={"0": "negative", "1": "positive"})
-    assert str(error.value) == f"{path}:3: label '2' has no class name (label names given for '0', '1')"
+    names = {"0": "negative", "1": "positive"}
+    assert data_error(read_labelled_table, path, label_names=names) == (
+        f"{path}:3: label '2' has no class name (label names given for '0', '1')"
+    )
 
 
 @pytest.mark.parametrize("spec", ["0=negative,1", "0=negative,=positive", "0=a,0=b", ""])
@@ -171,9 +166,7 @@ def test_malformed_label_names_are_refused(spec: str) -> None:
 def test_csv_missing_column_names_header_line(tmp_path: Path) -> None:
     path = tmp_path / "reviews.csv"
     path.write_text("text,score\nfine,1\n", encoding="utf-8")
-    with pytest.raises(DataError) as error:
-        read_labelled_table(path)
-    assert str(error.value) == (
+    assert data_error(read_labelled_table, path) == (
         f"{path}:1: no label column 'label' or 'sentiment' or 'class' or 'polarity' in header ['text', 'score']"
     )
 
@@ -181,17 +174,15 @@ def test_csv_missing_column_names_header_line(tmp_path: Path) -> None:
 def test_csv_row_with_wrong_field_count(tmp_path: Path) -> None:
     path = tmp_path / "train.tsv"
     path.write_text("sentence\tlabel\nok\t1\nno label here\n", encoding="utf-8")
-    with pytest.raises(DataError) as error:
-        read_labelled_table(path)
-    assert str(error.value) == f"{path}:3: 1 fields but the header has 2"
+    assert data_error(read_labelled_table, path) == f"{path}:3: 1 fields but the header has 2"
 
 
 def test_empty_table(tmp_path: Path) -> None:
     path = tmp_path / "empty.csv"
     path.write_text("", encoding="utf-8")
-    with pytest.raises(DataError) as error:
-        read_labelled_table(path)
-    assert str(error.value) == f"{path}:1: empty file (expected a header naming the text and label columns)"
+    assert data_error(read_labelled_table, path) == (
+        f"{path}:1: empty file (expected a header naming the text and label columns)"
+    )
 
 
 def test_real_atis_and_snips_counts(data_root: Path) -> None:
