@@ -19,6 +19,16 @@ pytestmark = pytest.mark.anyio
 TEXTS = [f"show me all flights from boston to denver leaving on monday number {i}" for i in range(64)]
 
 
+def atis_server_env(metrics_dir: Path) -> dict[str, str]:
+    """ATIS alone, with a queue no test here can fill: these tests are about draining, not shedding."""
+    return {
+        "SEQSERVE_MODEL_DIR": str(MODEL_DIR),
+        "SEQSERVE_MODELS": "atis",
+        "SEQSERVE_MAX_QUEUE": "100000",
+        "SEQSERVE_METRICS_DIR": str(metrics_dir),
+    }
+
+
 async def wait_for_queue(client: httpx.AsyncClient, model: str) -> None:
     """Return once the server holds queued work, so the signal lands while requests are in flight."""
     deadline = time.monotonic() + 30
@@ -66,22 +76,12 @@ def assert_new_connections_end_refused(url: str, refused: tuple[type[Exception],
 
 
 async def test_sigterm_under_load_answers_every_accepted_request(tmp_path: Path) -> None:
-    env = {
-        "SEQSERVE_MODEL_DIR": str(MODEL_DIR),
-        "SEQSERVE_MODELS": "atis",
-        "SEQSERVE_MAX_QUEUE": "100000",
-        "SEQSERVE_METRICS_DIR": str(tmp_path),
-    }
+    env = atis_server_env(tmp_path)
     await drain_under_load(LiveServer(env).start(), requests=40)
 
 
 async def test_client_that_leaves_while_queued_is_dropped_before_compute(tmp_path: Path) -> None:
-    env = {
-        "SEQSERVE_MODEL_DIR": str(MODEL_DIR),
-        "SEQSERVE_MODELS": "atis",
-        "SEQSERVE_MAX_QUEUE": "100000",
-        "SEQSERVE_METRICS_DIR": str(tmp_path),
-    }
+    env = atis_server_env(tmp_path)
     with LiveServer(env) as server:
         limits = httpx.Limits(max_connections=64)
         async with httpx.AsyncClient(base_url=server.url, timeout=60, limits=limits) as client:
