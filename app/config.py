@@ -39,6 +39,12 @@ class Settings(BaseSettings):
     max_texts: int = Field(64, ge=1)
     max_body_bytes: int = Field(1 << 20, ge=1024)
     request_timeout_s: float = Field(10.0, gt=0)
+    drain_delay_s: float = Field(
+        0.0,
+        ge=0,
+        le=600,
+        description="`python -m app`: after SIGTERM, answer /readyz 503 but keep serving this long, then drain",
+    )
     torch_threads: int = Field(1, ge=1, description="intra-op threads per process; more steal cores from HTTP")
     api_key: SecretStr | None = Field(None, description="when set, /classify and /models need 'Bearer <key>'")
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)

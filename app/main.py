@@ -17,6 +17,7 @@ from starlette.middleware.cors import CORSMiddleware
 
 from app.bundles import load_served_bundles
 from app.config import Settings
+from app.drain_notice import DrainNotice
 from app.errors import register_error_handlers
 from app.metrics import Metrics, server_metrics_dir
 from app.middleware import OneLineStartupErrors, RequestMetrics, StartupRefused
@@ -73,7 +74,9 @@ async def start(state: ServiceState) -> None:
     settings = state.settings
     configure_logging(settings.log_level)
     torch.set_num_threads(settings.torch_threads)
-    state.metrics = Metrics(server_metrics_dir(settings.metrics_dir))
+    server_dir = server_metrics_dir(settings.metrics_dir)
+    state.metrics = Metrics(server_dir)
+    state.drain_notice = DrainNotice(server_dir)
     try:
         state.bundles = await asyncio.to_thread(load_served_bundles, settings, state.metrics)
     except (BundleError, RuntimeError) as exc:

@@ -20,6 +20,7 @@ from app import errors
 from app.batching import BatcherClosed, Overloaded
 from app.bundles import ServedBundle
 from app.config import Settings
+from app.drain_notice import DrainNotice
 from app.metrics import Metrics
 from app.schemas import (
     BatchResponse,
@@ -41,8 +42,13 @@ class ServiceState:
     request_model: type[ClassifyRequestBase]
     request_schema: dict[str, Any]
     metrics: Metrics | None = None
+    drain_notice: DrainNotice | None = None
     bundles: dict[str, ServedBundle] = field(default_factory=dict)
     ready: bool = False
+
+    def accepting_new_clients(self) -> bool:
+        """Ready, and no drain announced: what load balancers ask /readyz."""
+        return self.ready and not (self.drain_notice is not None and self.drain_notice.posted())
 
     def count_rejection(self, reason: str) -> None:
         if self.metrics is not None:
@@ -106,7 +112,7 @@ def register_routes(app: FastAPI, state: ServiceState) -> None:
         summary="Every bundle is loaded and warmed up (503 before, and while draining)",
     )
     async def readyz() -> Response:
-        if not state.ready:
+        if not state.accepting_new_clients():
             raise errors.not_ready("bundles are loading or the server is draining")
         return json_response({"status": "ready"})
 

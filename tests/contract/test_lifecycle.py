@@ -41,8 +41,13 @@ async def wait_for_queue(client: httpx.AsyncClient, model: str) -> None:
 
 
 async def drain_under_load(
-    server: LiveServer, requests: int, refused: tuple[type[Exception], ...] = (httpx.ConnectError,)
+    server: LiveServer,
+    requests: int,
+    refused: tuple[type[Exception], ...] = (httpx.ConnectError,),
+    drain_delay_s: float = 0,
 ) -> None:
+    """SIGTERM while `requests` are queued; with a drain delay the server first turns unready and goes on
+    taking new connections for that long."""
     limits = httpx.Limits(max_connections=requests + 1)
     async with httpx.AsyncClient(base_url=server.url, timeout=60, limits=limits) as client:
         body = {"texts": TEXTS, "models": ["atis"]}
@@ -51,6 +56,8 @@ async def drain_under_load(
         signalled = time.monotonic()
         assert server.process is not None
         server.process.send_signal(signal.SIGTERM)
+        if drain_delay_s:
+            await asyncio.to_thread(assert_unready_but_serving, server.url, signalled + drain_delay_s - 0.5)
         responses = await asyncio.gather(*in_flight, return_exceptions=True)
     lost = [r for r in responses if not isinstance(r, httpx.Response) or r.status_code != 200]
     assert lost == [], f"{len(lost)} of {requests} accepted requests lost: {lost[:3]}"
@@ -58,7 +65,25 @@ async def drain_under_load(
     assert_new_connections_end_refused(server.url, refused)
     # uvicorn re-raises the signal once its graceful shutdown is done, so "killed by SIGTERM" is the clean exit
     assert server.stop(timeout=30) in (0, -signal.SIGTERM)
-    assert time.monotonic() - signalled < 10  # SEQSERVE_REQUEST_TIMEOUT_S
+    assert drain_delay_s <= time.monotonic() - signalled < drain_delay_s + 10  # + SEQSERVE_REQUEST_TIMEOUT_S
+
+
+def assert_unready_but_serving(url: str, until: float) -> None:
+    """/readyz says 503 within a second of the signal (a supervisor polls for it every 0.5 s), while new
+    connections are still accepted and answered until `until`."""
+    fresh = {"Connection": "close"}
+    deadline = time.monotonic() + 1
+    while httpx.get(f"{url}/readyz", headers=fresh, timeout=5).status_code == 200:
+        assert time.monotonic() < deadline, "still ready 1 s after SIGTERM"
+        time.sleep(0.02)
+    answered = 0
+    while time.monotonic() < until:
+        response = httpx.post(f"{url}/classify", json={"text": "fly to denver"}, headers=fresh, timeout=5)
+        assert response.status_code == 200, response.text
+        assert httpx.get(f"{url}/readyz", headers=fresh, timeout=5).status_code == 503
+        answered += 1
+        time.sleep(0.05)
+    assert answered > 0
 
 
 def assert_new_connections_end_refused(url: str, refused: tuple[type[Exception], ...]) -> None:
@@ -78,6 +103,12 @@ def assert_new_connections_end_refused(url: str, refused: tuple[type[Exception],
 async def test_sigterm_under_load_answers_every_accepted_request(tmp_path: Path) -> None:
     env = atis_server_env(tmp_path)
     await drain_under_load(LiveServer(env).start(), requests=40)
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+async def test_drain_delay_keeps_serving_while_unready_then_drains(tmp_path: Path, workers: int) -> None:
+    env = {**atis_server_env(tmp_path), "SEQSERVE_DRAIN_DELAY_S": "2", "SEQSERVE_WORKERS": str(workers)}
+    await drain_under_load(LiveServer(env, launcher=True).start(), requests=40, drain_delay_s=2)
 
 
 async def test_client_that_leaves_while_queued_is_dropped_before_compute(tmp_path: Path) -> None:
