@@ -1,0 +1,244 @@
+"""Rollouts and faults under load on the Swarm stack: every request counted, none may fail.
+
+    python bench/rollout.py [--clients 32] [--steady-s 15] [--keep]
+
+Deploys deploy/swarm/stack.yml on a one-node swarm (deploy/swarm/up.sh), then drives a closed loop of
+`--clients` connections sending POST /classify to the load balancer's published port on 127.0.0.1, and
+runs one phase at a time while the load runs:
+
+  steady     nothing happens (the reference p99; Prometheus is checked against it)
+  rollout    `docker service update --image` to a new model version, one replica at a time
+  rollback   `docker service rollback` to the previous version
+  kill       SIGKILL to one replica's container, until the swarm has replaced it
+  scale      3 → 5 → 2 → 3 replicas
+
+Every request is answered (2xx), failed (any other status) or broken (reset, timeout, no answer): the
+targets are 0 failed and 0 broken in every phase, and a p99 at most 3× the steady one. The new version
+is the same bundles under a new manifest version (an image built FROM the current one), which is what a
+retrained bundle looks like to the rollout. Removes the stack at the end (deploy/swarm/down.sh).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import collections
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+from common import DEFAULT_DATA, REPO, percentile, write_bodies
+
+SERVICE = "seqserve_api"
+PROMETHEUS = "http://127.0.0.1:9090"
+NEXT_IMAGE_DOCKERFILE = """
+FROM {base}
+USER root
+RUN python -c "import json, pathlib; \\
+[p.write_text(json.dumps({{**m, 'version': m['version'] + '-next'}}, indent=2)) \\
+ for p in pathlib.Path('/app/model').glob('*/manifest.json') for m in [json.loads(p.read_text())]]"
+USER 10001:10001
+"""
+
+
+@dataclass
+class Phase:
+    name: str
+    started: float = 0.0
+    ended: float = 0.0
+    latencies: list[float] = field(default_factory=list)
+    outcomes: collections.Counter = field(default_factory=collections.Counter)
+    versions: list[tuple[float, str]] = field(default_factory=list)  # (seconds into the phase, "bundle version")
+
+    @property
+    def sent(self) -> int:
+        return sum(self.outcomes.values())
+
+    @property
+    def failed(self) -> int:
+        return sum(count for outcome, count in self.outcomes.items() if outcome != "answered 200")
+
+
+def sh(*command: str) -> str:
+    return subprocess.run(command, check=True, capture_output=True, text=True).stdout.strip()
+
+
+async def client(url: str, bodies: list[bytes], offset: int, phase: Phase, stop: asyncio.Event) -> None:
+    """One closed-loop client on its own keep-alive connection."""
+    headers = {"content-type": "application/json"}
+    async with httpx.AsyncClient(base_url=url, timeout=30, limits=httpx.Limits(max_connections=1)) as http:
+        i = offset
+        while not stop.is_set():
+            body = bodies[i % len(bodies)]
+            i += 1
+            sent = time.monotonic()
+            try:
+                response = await http.post("/classify", content=body, headers=headers)
+            except httpx.HTTPError as exc:
+                phase.outcomes[f"broken: {type(exc).__name__}"] += 1
+                continue
+            phase.latencies.append(time.monotonic() - sent)
+            phase.outcomes[f"answered {response.status_code}"] += 1
+            if response.status_code == 200:
+                for bundle, version in response.json()["model_versions"].items():
+                    phase.versions.append((sent - phase.started, f"{bundle} {version}"))
+
+
+async def under_load(url: str, bodies: list[bytes], clients: int, phase: Phase, action) -> Phase:
+    """Run `action` (a blocking callable) while `clients` send requests; stop the load 2 s after it."""
+    stop = asyncio.Event()
+    phase.started = time.monotonic()
+    tasks = [asyncio.ensure_future(client(url, bodies, i * 97, phase, stop)) for i in range(clients)]
+    await asyncio.sleep(2)
+    await asyncio.to_thread(action)
+    await asyncio.sleep(2)
+    stop.set()
+    await asyncio.gather(*tasks)
+    phase.ended = time.monotonic()
+    return phase
+
+
+def wait_converged(replicas: int, timeout_s: float = 180) -> None:
+    """Until the service runs `replicas` healthy tasks and nothing else."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        shown = sh("docker", "service", "ls", "--filter", f"name={SERVICE}", "--format", "{{.Replicas}}")
+        containers = sh("docker", "ps", "-q", "--filter", f"label=com.docker.swarm.service.name={SERVICE}")
+        if shown == f"{replicas}/{replicas}" and len(containers.split()) == replicas:
+            healthy = sh("docker", "inspect", "-f", "{{.State.Health.Status}}", *containers.split())
+            if healthy.split() == ["healthy"] * replicas:
+                return
+        time.sleep(0.5)
+    raise SystemExit(f"{SERVICE} did not converge to {replicas} healthy replicas")
+
+
+def update(*args: str) -> None:
+    subprocess.run(["docker", "service", "update", "--detach=false", "--quiet", *args, SERVICE], check=True)
+
+
+def kill_one() -> None:
+    victim = sh("docker", "ps", "-q", "--filter", f"label=com.docker.swarm.service.name={SERVICE}").split()[0]
+    sh("docker", "kill", "--signal", "KILL", victim)
+    time.sleep(1)  # let the swarm see the task die before waiting for its replacement
+    wait_converged(3)
+
+
+def scale(*counts: int) -> None:
+    for count in counts:
+        command = ["docker", "service", "scale", "--detach=false", f"{SERVICE}={count}"]
+        subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+        wait_converged(count)
+        time.sleep(3)
+
+
+def prometheus(query: str) -> list[dict]:
+    answer = httpx.get(f"{PROMETHEUS}/api/v1/query", params={"query": query}, timeout=10).json()
+    return answer["data"]["result"]
+
+
+def prometheus_total(query: str) -> float:
+    return sum(float(sample["value"][1]) for sample in prometheus(query))
+
+
+CLASSIFIED = 'sum(seqserve_request_duration_seconds_count{route="/classify"})'
+LB_REQUESTS = 'sum(haproxy_frontend_http_requests_total{proxy="api"})'
+
+
+def settle_scrapes() -> None:
+    time.sleep(7)  # longer than the stack's 5 s scrape interval: the next reading includes everything sent
+
+
+def version_switch(phase: Phase) -> str:
+    """When answers changed version: the first and last second at which each bundle version answered."""
+    seen: dict[str, list[float]] = collections.defaultdict(list)
+    for at, version in phase.versions:
+        seen[version].append(at)
+    return "; ".join(f"{v}: {min(t):.1f}–{max(t):.1f} s" for v, t in sorted(seen.items()))
+
+
+def report(phases: list[Phase], steady_p99: float) -> bool:
+    print("\n| phase | requests | rps | failed | p50 ms | p99 ms | p99 / steady | versions answering (s into phase) |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
+    ok = True
+    for phase in phases:
+        duration = phase.ended - phase.started
+        p99 = percentile(phase.latencies, 99)
+        ok &= phase.failed == 0 and p99 <= 3 * steady_p99
+        print(
+            f"| {phase.name} | {phase.sent} | {phase.sent / duration:.0f} | {phase.failed} "
+            f"| {percentile(phase.latencies, 50) * 1000:.1f} | {p99 * 1000:.1f} | {p99 / steady_p99:.2f} "
+            f"| {version_switch(phase)} |"
+        )
+        for outcome, count in sorted(phase.outcomes.items()):
+            if outcome != "answered 200":
+                print(f"|   {outcome} | {count} | | | | | | |")
+    return ok
+
+
+def build_next_image() -> str:
+    """The running image with every bundle's manifest version suffixed `-next`; returns its name."""
+    base = sh("docker", "service", "inspect", "-f", "{{.Spec.TaskTemplate.ContainerSpec.Image}}", SERVICE).split("@")[0]
+    next_image = f"{base}-next"
+    dockerfile = NEXT_IMAGE_DOCKERFILE.format(base=base)
+    subprocess.run(["docker", "build", "-q", "-t", next_image, "-"], input=dockerfile, text=True, check=True)
+    return next_image
+
+
+async def run(args: argparse.Namespace, next_image: str) -> bool:
+    url = f"http://127.0.0.1:{args.lb_port}"
+    with tempfile.TemporaryDirectory() as tmp:
+        lines = write_bodies(args.data, Path(tmp) / "bodies.jsonl").read_text().split("\n")
+    bodies = [line.encode() for line in lines if line]
+    await under_load(url, bodies, args.clients, Phase("warm-up"), lambda: time.sleep(3))
+
+    settle_scrapes()
+    classified_before, lb_before = prometheus_total(CLASSIFIED), prometheus_total(LB_REQUESTS)
+    steady = await under_load(url, bodies, args.clients, Phase("steady"), lambda: time.sleep(args.steady_s))
+    settle_scrapes()
+    classified = prometheus_total(CLASSIFIED) - classified_before
+    up = prometheus('up{job="seqserve"}')
+
+    phases = [steady]
+    phases.append(await under_load(url, bodies, args.clients, Phase("rollout"), lambda: update("--image", next_image)))
+    phases.append(await under_load(url, bodies, args.clients, Phase("rollback"), lambda: update("--rollback")))
+    phases.append(await under_load(url, bodies, args.clients, Phase("kill -9 one replica"), kill_one))
+    phases.append(await under_load(url, bodies, args.clients, Phase("scale 3→5→2→3"), lambda: scale(5, 2, 3)))
+    settle_scrapes()
+    lb_total = prometheus_total(LB_REQUESTS) - lb_before
+    sent_total = sum(phase.sent for phase in phases)
+
+    ok = report(phases, percentile(steady.latencies, 99))
+    print(f"\nPrometheus, steady phase: {len(up)} replicas scraped, up = {[s['value'][1] for s in up]}; "
+          f"/classify requests counted {classified:.0f}, sent {steady.sent} "
+          f"({(classified - steady.sent) / steady.sent:+.2%})")
+    print(f"Prometheus, HAProxy frontend over all measured phases: {lb_total:.0f} requests, sent {sent_total} "
+          f"({(lb_total - sent_total) / sent_total:+.2%})")
+    ok &= len(up) == 3 and all(s["value"][1] == "1" for s in up) and abs(classified - steady.sent) <= 0.01 * steady.sent
+    return ok
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--clients", type=int, default=32)
+    parser.add_argument("--steady-s", type=float, default=15)
+    parser.add_argument("--lb-port", type=int, default=8080)
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--no-deploy", action="store_true", help="use the stack already deployed")
+    parser.add_argument("--keep", action="store_true", help="leave the stack running at the end")
+    args = parser.parse_args()
+    if not args.no_deploy:
+        subprocess.run(["bash", str(REPO / "deploy/swarm/up.sh")], check=True)
+    try:
+        ok = asyncio.run(run(args, build_next_image()))
+    finally:
+        if not args.keep:
+            subprocess.run(["bash", str(REPO / "deploy/swarm/down.sh")], check=True)
+    print("targets met" if ok else "TARGETS MISSED")
+    raise SystemExit(0 if ok else 1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Build the images, make this Docker engine a one-node swarm if it is not in one, deploy stack `seqserve`
+# (services seqserve_api, seqserve_lb, seqserve_prometheus) and wait until every API replica is healthy
+# and the load balancer answers GET /readyz on 127.0.0.1:${SEQSERVE_LB_PORT:-8080}.
+#
+#   bash deploy/swarm/up.sh
+#
+# Variables: those of stack.yml, plus SEQSERVE_SWARM_ADDR (the address `docker swarm init` advertises
+# when this script starts the swarm; default 127.0.0.1, enough for one node), SEQSERVE_UP_TIMEOUT_S (300),
+# TORCH_FIND_LINKS / TORCH_INDEX_URL (how the API image gets torch, as for `docker compose build`).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+stack=seqserve
+port=${SEQSERVE_LB_PORT:-8080}
+replicas=${SEQSERVE_REPLICAS:-3}
+timeout_s=${SEQSERVE_UP_TIMEOUT_S:-300}
+log() { printf '[swarm up] %s\n' "$*" >&2; }
+
+log "building images"
+if [ -z "${SEQSERVE_IMAGE:-}" ]; then
+  docker compose -f docker-compose.yml build api  # seqserve:cpu, as `docker compose up` serves it
+fi
+docker build -q -t "${SEQSERVE_LB_IMAGE:-seqserve-lb:latest}" deploy/swarm/lb >/dev/null
+docker build -q -t "${SEQSERVE_PROMETHEUS_IMAGE:-seqserve-prometheus:latest}" deploy/swarm/prometheus >/dev/null
+
+if [ "$(docker info --format '{{.Swarm.LocalNodeState}}')" != active ]; then
+  log "starting a one-node swarm (down.sh leaves it again)"
+  docker swarm init --advertise-addr "${SEQSERVE_SWARM_ADDR:-127.0.0.1}" >/dev/null
+  docker node update --label-add seqserve.swarm-started-by-up=true "$(docker info --format '{{.Swarm.NodeID}}')" >/dev/null
+fi
+
+log "deploying stack $stack"
+# --resolve-image never: the images are local to this engine; on several nodes push them to a registry
+# your nodes can pull from and drop the flag.
+docker stack deploy --resolve-image never -c deploy/swarm/stack.yml "$stack"
+
+started=$SECONDS
+healthy() { docker service ls --filter "name=${stack}_api" --format '{{.Replicas}}' | grep -qx "$replicas/$replicas"; }
+until healthy && curl -sf "http://127.0.0.1:$port/readyz" >/dev/null; do
+  if (( SECONDS - started > timeout_s )); then
+    log "not ready within $timeout_s s"
+    docker service ps --no-trunc "${stack}_api" "${stack}_lb" >&2 || true
+    exit 1
+  fi
+  sleep 1
+done
+log "ready in $((SECONDS - started)) s: $replicas API replicas behind http://127.0.0.1:$port" \
+  "(HAProxy stats :${SEQSERVE_LB_STATS_PORT:-8404}/stats, Prometheus :${SEQSERVE_PROMETHEUS_PORT:-9090})"
