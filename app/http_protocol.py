@@ -5,7 +5,8 @@ had connected and sent its request just before SIGTERM, but whose bytes the even
 then sees its connection reset: work accepted by the server and lost. Measured with
 `bench/restart_under_load.py` against `docker compose restart`: 3 of 18,158 requests. Here a connection
 whose request has begun to arrive, or that was made a moment ago and has not sent anything yet, is kept
-until its request is answered, with `Connection: close`.
+until its request is answered, with `Connection: close`. The same header goes on every answer while a
+drain is announced (the app's lifespan state holds the notice), so keep-alive clients move elsewhere.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ class DrainingHttpToolsProtocol(HttpToolsProtocol):
     def on_headers_complete(self) -> None:
         self._receiving = False
         super().on_headers_complete()
-        if self._closing and self.cycle is not None:
+        if self.cycle is not None and (self._closing or self._drain_announced()):
             self.cycle.keep_alive = False
 
     def shutdown(self) -> None:
@@ -51,6 +52,10 @@ class DrainingHttpToolsProtocol(HttpToolsProtocol):
             self.loop.call_later(RECHECK_S, self.shutdown)
             return
         super().shutdown()
+
+    def _drain_announced(self) -> bool:
+        notice = self.app_state.get("drain_notice")
+        return notice is not None and notice.posted()
 
     def _awaiting_first_request(self) -> bool:
         """Just connected, nothing sent yet: its client is writing its request right now."""

@@ -35,11 +35,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     state = ServiceState(settings, request_model, classify_request_schema(request_model))
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, DrainNotice | None]]:
         await start(state)
         app.openapi_schema = None  # regenerate /openapi.json with the loaded bundle names
         try:
-            yield
+            yield {"drain_notice": state.drain_notice}  # the server's HTTP protocol reads it (lifespan state)
         finally:
             await drain(state)
 
