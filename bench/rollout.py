@@ -39,6 +39,7 @@ from common import DEFAULT_DATA, REPO, percentile, write_bodies
 
 SERVICE = "seqserve_api"
 PROMETHEUS = "http://127.0.0.1:9090"
+LB_METRICS = "http://127.0.0.1:8404"
 NEXT_IMAGE_DOCKERFILE = """
 FROM {base}
 USER root
@@ -57,6 +58,7 @@ class Phase:
     latencies: list[float] = field(default_factory=list)
     outcomes: collections.Counter = field(default_factory=collections.Counter)
     versions: list[tuple[float, str]] = field(default_factory=list)  # (seconds into the phase, "bundle version")
+    lb_retries: float = 0.0  # requests HAProxy sent again (a connection failed, closed unanswered, or a 503)
 
     @property
     def sent(self) -> int:
@@ -95,6 +97,7 @@ async def client(url: str, bodies: list[bytes], offset: int, phase: Phase, stop:
 async def under_load(url: str, bodies: list[bytes], clients: int, phase: Phase, action) -> Phase:
     """Run `action` (a blocking callable) while `clients` send requests; stop the load 2 s after it."""
     stop = asyncio.Event()
+    retries_before = lb_retries()
     phase.started = time.monotonic()
     tasks = [asyncio.ensure_future(client(url, bodies, i * 97, phase, stop)) for i in range(clients)]
     await asyncio.sleep(2)
@@ -103,6 +106,7 @@ async def under_load(url: str, bodies: list[bytes], clients: int, phase: Phase, 
     stop.set()
     await asyncio.gather(*tasks)
     phase.ended = time.monotonic()
+    phase.lb_retries = lb_retries() - retries_before
     return phase
 
 
@@ -137,6 +141,13 @@ def scale(*counts: int) -> None:
         subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
         wait_converged(count)
         time.sleep(3)
+
+
+def lb_retries() -> float:
+    """HAProxy's own count of retried requests, read from its metrics endpoint on the host."""
+    scrape = httpx.get(f"{LB_METRICS}/metrics", timeout=10).text
+    return sum(float(line.rpartition(" ")[2]) for line in scrape.splitlines()
+               if line.startswith('haproxy_backend_retry_warnings_total{proxy="api"'))
 
 
 def prometheus(query: str) -> list[dict]:
@@ -177,21 +188,21 @@ def version_switch(phase: Phase) -> str:
 
 
 def report(phases: list[Phase], steady_p99: float, p99_ratio: float) -> bool:
-    print("\n| phase | requests | rps | failed | p50 ms | p99 ms | p99 / steady | versions answering (s into phase) |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
+    print("\n| phase | requests | rps | failed | LB retries | p50 ms | p99 ms | p99 / steady | versions answering (s into phase) |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
     ok = True
     for phase in phases:
         duration = phase.ended - phase.started
         p99 = percentile(phase.latencies, 99)
         ok &= phase.failed == 0 and (not p99_ratio or p99 <= p99_ratio * steady_p99)
         print(
-            f"| {phase.name} | {phase.sent} | {phase.sent / duration:.0f} | {phase.failed} "
+            f"| {phase.name} | {phase.sent} | {phase.sent / duration:.0f} | {phase.failed} | {phase.lb_retries:.0f} "
             f"| {percentile(phase.latencies, 50) * 1000:.1f} | {p99 * 1000:.1f} | {p99 / steady_p99:.2f} "
             f"| {version_switch(phase)} |"
         )
         for outcome, count in sorted(phase.outcomes.items()):
             if outcome != "answered 200":
-                print(f"|   {outcome} | {count} | | | | | | |")
+                print(f"|   {outcome} | {count} | | | | | | | |")
     return ok
 
 
