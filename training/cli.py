@@ -1,7 +1,7 @@
 """Command line: argument parsing only → a TrainConfig (or an evaluate/download call) → run.
 
-    python -m training sentiment --train PATH --dev PATH --out model/sentiment
-    python -m training slots --train DIR --dev DIR --out model/atis
+    python -m training classifier --train PATH --dev PATH --out model/NAME     (alias: sentiment)
+    python -m training tagger --train PATH --dev PATH --out model/NAME         (alias: slots)
     python -m training evaluate BUNDLE_DIR DATA_PATH
     python -m training download atis|snips|sst2 --out DIR
 
@@ -17,15 +17,16 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from model.manifest import BundleError
-from training.config import TASK_DEFAULTS, default_config
+from training.config import TASK_ALIASES, TASK_DEFAULTS, Task, default_config
 from training.data import DataError, parse_label_names
 from training.download import RAW_GITHUB
 
 EXIT_USAGE = 2
 EXAMPLES = (
     "  python -m training download atis --out data",
-    "  python -m training slots --train data/atis/train --dev data/atis/dev --out model/atis",
-    "  python -m training sentiment --train data/sst2/train_phrases.tsv --dev data/sst2/dev.tsv --out model/sentiment \\\n"
+    "  python -m training tagger --train data/atis/train --dev data/atis/dev --out model/atis",
+    "  python -m training tagger --train train.jsonl --dev dev.jsonl --out model/mine --dry-run",
+    "  python -m training classifier --train data/sst2/train_phrases.tsv --dev data/sst2/dev.tsv --out model/sentiment \\\n"
     "      --label-names 0=negative,1=positive",
     "  python -m training evaluate model/atis data/atis/dev",
 )
@@ -38,23 +39,28 @@ def label_names_option(spec: str) -> dict[str, str]:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def add_training_options(parser: argparse.ArgumentParser, task: str) -> None:
-    defaults = TASK_DEFAULTS[task]  # type: ignore[index]
-    data = "TSV/CSV file with a header (text and label columns)" if task == "sentiment" else (
-        "ATIS/SNIPS folder (seq.in, seq.out, label) or CoNLL file (token tag per line)")
+def add_training_options(parser: argparse.ArgumentParser, task: Task) -> None:
+    defaults = TASK_DEFAULTS[task]
+    data = "TSV/CSV file with a header (text and label columns) or .jsonl (text and label fields)" if (
+        task == "classifier") else ("ATIS/SNIPS folder (seq.in, seq.out, label), CoNLL file (token tag per line) or "
+                                    ".jsonl with character spans")
     parser.add_argument("--train", required=True, type=Path, help=f"training data: {data}")
     parser.add_argument("--dev", required=True, type=Path, help="dev data in the same format (model selection)")
     parser.add_argument("--out", required=True, type=Path, help="bundle folder to write, e.g. model/atis")
-    if task == "sentiment":
-        parser.add_argument("--text-column", help="name of the text column (default: sentence or text)")
-        parser.add_argument("--label-column", help="name of the label column (default: label)")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="read and check the data, print a summary (sentences, tokens, labels) and stop")
+    if task == "classifier":
+        parser.add_argument("--format", dest="data_format", choices=["auto", "csv", "jsonl"], default="auto",
+                            help="data format (default: auto = .jsonl → jsonl, else CSV/TSV)")
+        parser.add_argument("--text-column", help="name of the text column or field (default: sentence or text)")
+        parser.add_argument("--label-column", help="name of the label column or field (default: label)")
         parser.add_argument("--label-names", type=label_names_option, metavar="RAW=NAME,...",
                             help="class name of each label in the data, e.g. 0=negative,1=positive (the order "
                                  "is the bundle's class order; recorded in the manifest, so evaluate maps the "
                                  "same way); default: the labels as found, sorted")
     else:
-        parser.add_argument("--format", dest="data_format", choices=["auto", "seq", "conll"], default="auto",
-                            help="data format (default: auto = folder → seq, file → conll)")
+        parser.add_argument("--format", dest="data_format", choices=["auto", "seq", "conll", "jsonl"], default="auto",
+                            help="data format (default: auto = folder → seq, .jsonl → jsonl, other file → conll)")
     tuning = parser.add_argument_group("training (defaults are the tuned values of the committed bundles)")
     for name, kind, text in (
         ("epochs", int, "maximum epochs"), ("batch-size", int, "sentences per batch"),
@@ -74,7 +80,7 @@ def add_training_options(parser: argparse.ArgumentParser, task: str) -> None:
     model = parser.add_argument_group("model")
     for name, kind in (("embed-dim", int), ("hidden-size", int), ("num-layers", int), ("dropout", float)):
         model.add_argument(f"--{name}", type=kind, help=f"default {getattr(defaults.model, name.replace('-', '_'))}")
-    if task == "slots":
+    if task == "tagger":
         model.add_argument("--char-filters", type=int, help=f"default {defaults.model.char_filters}")
         tuning.add_argument("--token-loss", dest="sequence_loss", action="store_false", default=None,
                             help="per-token cross-entropy instead of the constrained-CRF sequence loss")
@@ -84,18 +90,21 @@ def add_training_options(parser: argparse.ArgumentParser, task: str) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m training",
-        description="Train BiLSTM sentiment and slot-filling models and export them as bundles the service loads.",
+        description="Train BiLSTM text classifiers and slot taggers and export them as bundles the service loads.",
         epilog="examples:\n" + "\n".join(EXAMPLES), formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    sentiment = commands.add_parser("sentiment", help="train a BiLSTM sentiment classifier and export a bundle")
-    add_training_options(sentiment, "sentiment")
-    slots = commands.add_parser("slots", help="train a joint slot tagger + intent classifier and export a bundle")
-    add_training_options(slots, "slots")
+    classifier = commands.add_parser("classifier", aliases=["sentiment"],
+                                     help="train a BiLSTM text classifier (any labels) and export a bundle")
+    add_training_options(classifier, "classifier")
+    tagger = commands.add_parser("tagger", aliases=["slots"],
+                                 help="train a joint slot tagger + intent classifier and export a bundle")
+    add_training_options(tagger, "tagger")
     evaluate = commands.add_parser("evaluate", help="print dev/test metrics of an exported bundle as JSON")
     evaluate.add_argument("bundle", type=Path, help="bundle folder (manifest.json, model.pt, tokenizer.json)")
     evaluate.add_argument("data", type=Path, help="labelled data in a format the train command reads")
-    evaluate.add_argument("--format", dest="data_format", choices=["auto", "seq", "conll"], default="auto")
+    evaluate.add_argument("--format", dest="data_format", choices=["auto", "seq", "conll", "jsonl", "csv"],
+                          default="auto")
     evaluate.add_argument("--text-column")
     evaluate.add_argument("--label-column")
     download = commands.add_parser("download", help="fetch a public dataset (train/dev/test) from GitHub")
@@ -122,10 +131,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             for path in download(args.dataset, args.out, args.base_url):
                 print(path)
         else:
+            from training.summary import describe_data
             from training.tasks import run
 
-            overrides = {k: v for k, v in vars(args).items() if k not in ("command", "train", "dev", "out")}
-            run(default_config(args.command, str(args.train), str(args.dev), str(args.out), **overrides))
+            task = TASK_ALIASES.get(args.command, args.command)
+            overrides = {k: v for k, v in vars(args).items() if k not in ("command", "train", "dev", "out", "dry_run")}
+            config = default_config(task, str(args.train), str(args.dev), str(args.out), **overrides)
+            if args.dry_run:
+                print(describe_data(config))
+            else:
+                run(config)
     except (DataError, BundleError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE

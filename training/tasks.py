@@ -23,7 +23,7 @@ from model.manifest import MODEL_FILE, PAD_ID, TOKENIZER_FILE, UNK_ID, BundleMan
 from model.runtime import BundleRunner
 from model.text import EncodedText, encode_texts, pad_batch
 from training.config import TrainConfig
-from training.data import DataError, LabelledText, TaggedSentence, read_labelled_table, read_tagging
+from training.data import DataError
 from training.evaluate import accuracy, predict_labels, predict_slots, slot_metrics, slot_report
 from training.export import export_bundle
 from training.loop import (Batch, BatchFactory, DevMetrics, FitResult, LossFunction, fit, pick_device,
@@ -31,7 +31,8 @@ from training.loop import (Batch, BatchFactory, DevMetrics, FitResult, LossFunct
 from training.models import (BiLSTMClassifier, BiLSTMTagger, ClassifierEnsemble, TaggerEnsemble, constrained_nll,
                              parameter_count)
 from training.report import ReportInputs, build_report
-from training.tokenizer import build_tokenizer, token_tags
+from training.summary import read_data, unseen_in_train
+from training.tokenizer import build_tokenizer
 
 IGNORE = -100  # cross-entropy target of padding positions
 
@@ -46,7 +47,16 @@ class RunResult:
 
 def run(config: TrainConfig, log: Callable[[str], object] = print) -> RunResult:
     torch.set_num_threads(config.threads)
-    return (run_sentiment if config.task == "sentiment" else run_slots)(config, log)
+    return (run_classifier if config.task == "classifier" else run_tagger)(config, log)
+
+
+def read_checked_data(config: TrainConfig, log: Callable[[str], object]) -> tuple[list, list]:
+    """Train and dev data, with a warning for each dev label training never saw (training goes on:
+    such labels only count as errors on dev)."""
+    train, dev = read_data(config)
+    for line in unseen_in_train(train, dev, config.dev):
+        log(f"warning: {line}")
+    return list(train), list(dev)
 
 
 def fitted_tokenizer(texts: Sequence[str], config: TrainConfig) -> Tokenizer:
@@ -89,18 +99,17 @@ def class_order(seen: set[str], label_names: dict[str, str] | None) -> list[str]
     return [name for name in dict.fromkeys(label_names.values()) if name in seen]
 
 
-# --- slots -------------------------------------------------------------------------------------------
+# --- tagger ------------------------------------------------------------------------------------------
 
 
-def run_slots(config: TrainConfig, log: Callable[[str], object] = print) -> RunResult:
+def run_tagger(config: TrainConfig, log: Callable[[str], object] = print) -> RunResult:
     started = time.perf_counter()
-    train = read_tagging(Path(config.train), config.data_format)  # type: ignore[arg-type]
-    dev = read_tagging(Path(config.dev), config.data_format)  # type: ignore[arg-type]
-    log(f"slots: {len(train)} train / {len(dev)} dev sentences")
+    train, dev = read_checked_data(config, log)
+    log(f"tagger: {len(train)} train / {len(dev)} dev sentences")
     seed_everything(config.seed)
     tokenizer = fitted_tokenizer([s.text for s in train], config)
     encoded = encode_texts(tokenizer, [s.text for s in train])
-    train_tags = [token_tags(s.words, s.tags, e.offsets) for s, e in zip(train, encoded)]
+    train_tags = [s.token_tags(e.offsets) for s, e in zip(train, encoded)]
     slot_tags = ["O"] + sorted({t for tags in train_tags for t in tags} - {"O"})
     intents = sorted({s.intent for s in train})
     labels = Labels(intents=intents, slot_tags=slot_tags)
@@ -161,17 +170,16 @@ def run_slots(config: TrainConfig, log: Callable[[str], object] = print) -> RunR
                   result.best_epoch, started, log)
 
 
-# --- sentiment ---------------------------------------------------------------------------------------
+# --- classifier --------------------------------------------------------------------------------------
 
 
-def run_sentiment(config: TrainConfig, log: Callable[[str], object] = print) -> RunResult:
+def run_classifier(config: TrainConfig, log: Callable[[str], object] = print) -> RunResult:
     started = time.perf_counter()
-    train = read_labelled_table(Path(config.train), config.text_column, config.label_column, config.label_names)
-    dev = read_labelled_table(Path(config.dev), config.text_column, config.label_column, config.label_names)
+    train, dev = read_checked_data(config, log)
     classes = class_order({e.label for e in train}, config.label_names)
     if len(classes) < 2:
         raise DataError(config.train, None, f"needs at least two labels, found {classes}")
-    log(f"sentiment: {len(train)} train / {len(dev)} dev texts, classes {classes}")
+    log(f"classifier: {len(train)} train / {len(dev)} dev texts, classes {classes}")
     seed_everything(config.seed)
     tokenizer = fitted_tokenizer([e.text for e in train], config)
     encoded = encode_texts(tokenizer, [e.text for e in train])
