@@ -80,6 +80,13 @@ def add_training_options(parser: argparse.ArgumentParser, task: Task) -> None:
     model = parser.add_argument_group("model")
     for name, kind in (("embed-dim", int), ("hidden-size", int), ("num-layers", int), ("dropout", float)):
         model.add_argument(f"--{name}", type=kind, help=f"default {getattr(defaults.model, name.replace('-', '_'))}")
+    model.add_argument("--vectors", metavar="FILE",
+                       help="pretrained word vectors the embeddings start from: word2vec, GloVe or fastText text "
+                            "format, .gz too (--embed-dim then defaults to their dimension)")
+    model.add_argument("--vectors-extra", type=int, metavar="N",
+                       help="add the N most frequent vector words unseen in training to the vocabulary (default 0)")
+    model.add_argument("--freeze-vectors", action="store_true", default=None,
+                       help="keep the word embeddings as they start (words without a vector stay random)")
     if task == "tagger":
         model.add_argument("--char-filters", type=int, help=f"default {defaults.model.char_filters}")
         tuning.add_argument("--token-loss", dest="sequence_loss", action="store_false", default=None,
@@ -135,6 +142,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from training.tasks import run
 
             task = TASK_ALIASES.get(args.command, args.command)
+            if args.vectors and args.embed_dim is None:
+                from training.vectors import open_vectors
+
+                args.embed_dim = open_vectors(Path(args.vectors)).dim
             overrides = {k: v for k, v in vars(args).items() if k not in ("command", "train", "dev", "out", "dry_run")}
             config = default_config(task, str(args.train), str(args.dev), str(args.out), **overrides)
             if args.dry_run:

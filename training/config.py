@@ -37,6 +37,9 @@ class TrainConfig:
     label_column: str | None = None
     label_names: dict[str, str] | None = None  # classifier: label in the data → class name, e.g. {"0": "negative"}
     model: ModelConfig = field(default_factory=ModelConfig)
+    vectors: str | None = None  # word2vec/GloVe/fastText text file the word embeddings start from
+    vectors_extra: int = 0  # most frequent vector words outside the training vocabulary added to it
+    freeze_vectors: bool = False  # keep the word embeddings as they start
     epochs: int = 10
     batch_size: int = 32
     lr: float = 2e-3
@@ -65,6 +68,8 @@ class TrainConfig:
         values = asdict(self)
         for key in ("train", "dev", "out"):
             values[key] = "/".join(PurePath(values[key]).parts[-2:])
+        if self.vectors:
+            values["vectors"] = PurePath(self.vectors).name
         return values
 
 

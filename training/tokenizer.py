@@ -22,8 +22,8 @@ from model.text import encode_texts
 SPLIT_PATTERN = r"n't\b|'(?:s|re|ve|ll|d|m)\b|[^\w\s]"
 
 
-def new_tokenizer() -> Tokenizer:
-    tokenizer = Tokenizer(WordLevel({PAD_TOKEN: 0, UNK_TOKEN: 1}, unk_token=UNK_TOKEN))
+def new_tokenizer(vocabulary: dict[str, int] | None = None) -> Tokenizer:
+    tokenizer = Tokenizer(WordLevel(vocabulary or {PAD_TOKEN: 0, UNK_TOKEN: 1}, unk_token=UNK_TOKEN))
     tokenizer.normalizer = normalizers.Sequence(
         [normalizers.NFKC(), normalizers.Replace("\u2019", "'"), normalizers.Replace("\u2018", "'"), normalizers.Lowercase()]
     )
@@ -41,6 +41,15 @@ def build_tokenizer(texts: Iterable[str], min_frequency: int = 1, max_vocab: int
     )
     tokenizer.train_from_iterator(texts, trainer=trainer)
     return tokenizer
+
+
+def with_words(tokenizer: Tokenizer, words: Iterable[str]) -> Tokenizer:
+    """The tokenizer with `words` appended to its vocabulary (ids after the existing ones), e.g. words
+    that come with pretrained vectors but never occur in the training split."""
+    vocabulary = tokenizer.get_vocab()
+    for word in words:
+        vocabulary.setdefault(word, len(vocabulary))
+    return new_tokenizer(vocabulary)
 
 
 def word_index_of_tokens(words: Sequence[str], offsets: Sequence[tuple[int, int]]) -> list[int]:
