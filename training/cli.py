@@ -3,6 +3,7 @@
     python -m training classifier --train PATH --dev PATH --out model/NAME     (alias: sentiment)
     python -m training tagger --train PATH --dev PATH --out model/NAME         (alias: slots)
     python -m training evaluate BUNDLE_DIR DATA_PATH
+    python -m training predict BUNDLE_DIR INPUT --out OUTPUT.jsonl
     python -m training download atis|snips|sst2 --out DIR
 
 Expected failures (bad paths, malformed data, a broken bundle) print one `error: …` line and exit 2.
@@ -29,6 +30,7 @@ EXAMPLES = (
     "  python -m training classifier --train data/sst2/train_phrases.tsv --dev data/sst2/dev.tsv --out model/sentiment \\\n"
     "      --label-names 0=negative,1=positive",
     "  python -m training evaluate model/atis data/atis/dev",
+    "  python -m training predict model/atis requests.txt --out requests.predicted.jsonl",
 )
 
 
@@ -114,6 +116,17 @@ def build_parser() -> argparse.ArgumentParser:
                           default="auto")
     evaluate.add_argument("--text-column")
     evaluate.add_argument("--label-column")
+    predict = commands.add_parser("predict", help="label a file with a bundle, as the service would (JSON Lines "
+                                                  "out); with gold labels in the input, print the metrics too")
+    predict.add_argument("bundle", type=Path, help="bundle folder (manifest.json, model.pt, tokenizer.json)")
+    predict.add_argument("input", type=Path, help=".txt with one text a line, or data in a format the train "
+                                                  "command reads (its labels are then scored)")
+    predict.add_argument("--out", required=True, type=Path, help="JSON Lines file to write, one line per text")
+    predict.add_argument("--format", dest="data_format", choices=["auto", "text", "seq", "conll", "jsonl", "csv"],
+                         default="auto", help="input format (default: auto = .txt → text, else as for training)")
+    predict.add_argument("--text-column")
+    predict.add_argument("--label-column")
+    predict.add_argument("--batch-size", type=int, default=256, help="texts per forward pass (default 256)")
     download = commands.add_parser("download", help="fetch a public dataset (train/dev/test) from GitHub")
     download.add_argument("dataset", choices=["atis", "snips", "sst2"])
     download.add_argument("--out", required=True, type=Path, help="folder to write the dataset into")
@@ -132,6 +145,15 @@ def main(argv: Sequence[str] | None = None) -> int:
                 raise DataError(args.bundle, None, "bundle folder not found")
             metrics = evaluate_bundle(args.bundle, args.data, args.data_format, args.text_column, args.label_column)
             print(json.dumps(metrics, indent=2))
+        elif args.command == "predict":
+            from training.predict import predict_file
+
+            if not args.bundle.is_dir():
+                raise DataError(args.bundle, None, "bundle folder not found")
+            metrics = predict_file(args.bundle, args.input, args.out, args.data_format, args.text_column,
+                                   args.label_column, args.batch_size)
+            if metrics is not None:
+                print(json.dumps(metrics, indent=2))
         elif args.command == "download":
             from training.download import download
 

@@ -70,12 +70,12 @@ def predict_texts(runner: BundleRunner, texts: Sequence[str]) -> list:
 
 def predict_slots(runner: BundleRunner, sentences: Sequence[TaggedSentence]) -> SlotPredictions:
     """Run the tagger on the sentences' texts and read its tags back at word level (first token)."""
-    tags, intents = [], []
-    for sentence, prediction in zip(sentences, predict_texts(runner, [s.text for s in sentences]), strict=True):
-        assert isinstance(prediction, TaggerPrediction)
-        tags.append(sentence.word_tags(prediction.tags, prediction.offsets))
-        intents.append(prediction.intent)
-    return SlotPredictions(tags, intents)
+    return slot_predictions(sentences, predict_texts(runner, [s.text for s in sentences]))
+
+
+def slot_predictions(sentences: Sequence[TaggedSentence], predictions: Sequence[TaggerPrediction]) -> SlotPredictions:
+    tags = [s.word_tags(p.tags, p.offsets) for s, p in zip(sentences, predictions, strict=True)]
+    return SlotPredictions(tags, [p.intent for p in predictions])
 
 
 def predict_labels(runner: BundleRunner, examples: Sequence[LabelledText]) -> list[str]:
