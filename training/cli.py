@@ -27,8 +27,8 @@ EXAMPLES = (
     "  python -m training download atis --out data",
     "  python -m training tagger --train data/atis/train --dev data/atis/dev --out model/atis",
     "  python -m training tagger --train train.jsonl --dev dev.jsonl --out model/mine --dry-run",
-    "  python -m training classifier --train data/sst2/train_phrases.tsv --dev data/sst2/dev.tsv --out model/sentiment \\\n"
-    "      --label-names 0=negative,1=positive",
+    "  python -m training classifier --train data/sst2/train_phrases.tsv --dev data/sst2/dev.tsv \\\n"
+    "      --out model/sentiment --label-names 0=negative,1=positive",
     "  python -m training evaluate model/atis data/atis/dev",
     "  python -m training predict model/atis requests.txt --out requests.predicted.jsonl",
 )
@@ -136,7 +136,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "vectors", "") is None and (args.vectors_extra is not None or args.freeze_vectors):
+        parser.error("--vectors-extra and --freeze-vectors need --vectors FILE")
     try:
         if args.command == "evaluate":
             from training.evaluate import evaluate_bundle

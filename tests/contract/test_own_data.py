@@ -61,7 +61,9 @@ def own_bundles(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-async def own_client(own_bundles: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[httpx.AsyncClient]:
+async def own_client(
+    own_bundles: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[httpx.AsyncClient]:
     monkeypatch.setenv("SEQSERVE_MODEL_DIR", str(own_bundles))
     monkeypatch.setenv("SEQSERVE_MODELS", "flights,reviews")
     monkeypatch.setenv("SEQSERVE_METRICS_DIR", str(tmp_path))

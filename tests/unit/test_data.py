@@ -287,7 +287,8 @@ def test_intent_on_some_lines_only_is_refused(tmp_path: Path) -> None:
 
 def test_format_and_kind_must_match(tmp_path: Path) -> None:
     path = write_jsonl(tmp_path / "d.jsonl", [{"text": "a", "label": "x"}])
-    assert data_error(read_tagging, path, "csv") == f"{path}: format 'csv' is not one of tagging data (auto, seq, conll, jsonl)"
+    assert data_error(read_tagging, path, "csv") == (
+        f"{path}: format 'csv' is not one of tagging data (auto, seq, conll, jsonl)")
     assert data_error(read_labelled, path, "conll") == (
         f"{path}: format 'conll' is not one of classification data (auto, csv, jsonl)")
 

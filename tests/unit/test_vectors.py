@@ -138,3 +138,10 @@ def test_embed_dim_other_than_the_vectors_is_one_line(tmp_path: Path, capsys: py
                  "--vectors", str(vectors), "--embed-dim", "8"]) == 2
     assert capsys.readouterr().err == (f"error: {vectors}: vectors have dimension 4 but --embed-dim is 8 (leave "
                                        "--embed-dim out to follow the vectors)\n")
+
+
+def test_vector_options_without_vectors_are_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["tagger", "--train", "t", "--dev", "d", "--out", "o", "--vectors-extra", "100"])
+    assert exit_.value.code == 2
+    assert "error: --vectors-extra and --freeze-vectors need --vectors FILE" in capsys.readouterr().err
