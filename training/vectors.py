@@ -14,6 +14,7 @@ bundle never needs the vectors file again.
 from __future__ import annotations
 
 import gzip
+from functools import partial
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -66,17 +67,19 @@ def open_text_vectors(path: Path) -> VectorSource:
         raise DataError(path, 1, "expected 'word v1 v2 …' or a 'count dimension' header")
 
     def rows() -> Iterator[tuple[int, str, Row]]:
-        with text_handle(path) as handle:
-            for number, line in enumerate(handle, start=1):
-                if number == 1 and has_header:
-                    continue
-                parts = line.rstrip("\r\n ").split(" ")
-                if len(parts) < dim + 1:
-                    if not line.strip():
+        number = 0
+        try:
+            with text_handle(path) as handle:
+                for number, line in enumerate(handle, start=1):
+                    if (number == 1 and has_header) or not line.strip():
                         continue
-                    raise DataError(path, number, f"expected a word and {dim} numbers, found {len(parts) - 1} fields")
-                values = parts[-dim:]
-                yield number, " ".join(parts[:-dim]), lambda number=number, values=values: parse_row(path, number, values)
+                    parts = line.rstrip("\r\n ").split(" ")
+                    if len(parts) < dim + 1:
+                        raise DataError(path, number, f"expected a word and {dim} numbers, found {len(parts) - 1} "
+                                                      "fields")
+                    yield number, " ".join(parts[:-dim]), partial(parse_row, path, number, parts[-dim:])
+        except (UnicodeDecodeError, OSError, EOFError) as exc:  # decoded in blocks: the line is approximate
+            raise DataError(path, None, f"cannot be read after line {number} ({exc})") from None
 
     return VectorSource(path, dim, rows)
 

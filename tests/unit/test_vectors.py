@@ -71,6 +71,13 @@ def test_value_that_is_not_a_number_names_file_and_line(tmp_path: Path) -> None:
         [row() for _, _, row in open_vectors(path).rows()]
 
 
+def test_bad_bytes_later_in_the_file_are_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "bad.txt"
+    path.write_bytes(b"a 1 2 3\n" * 5000 + b"caf\xe9 1 2 3\n")  # past the first block the reader decodes
+    with pytest.raises(DataError, match=rf"^{path}: cannot be read after line \d+ \('utf-8' codec can't decode"):
+        list(open_vectors(path).rows())
+
+
 def test_binary_file_is_refused_with_one_line(tmp_path: Path) -> None:
     path = tmp_path / "vectors.bin"
     path.write_bytes(b"2 3\n\xff\xfe\x00\x01")
