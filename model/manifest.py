@@ -55,6 +55,21 @@ class BundleExample(BaseModel):
     )
 
 
+class VectorsInfo(BaseModel):
+    """The pretrained vectors the word embeddings started from (the rows live inside the model file)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    file: str = Field(description="name of the vectors file (no folder)")
+    dim: int = Field(gt=0)
+    sha256: str
+    training_words: int = Field(ge=0, description="words of the training vocabulary ([PAD] and [UNK] aside)")
+    covered_words: int = Field(ge=0, description="training words that started from a vector")
+    coverage: float = Field(ge=0, le=1, description="covered_words / training_words")
+    extra_words: int = Field(ge=0, description="words added to the vocabulary from the vectors, unseen in training")
+    frozen: bool = Field(description="the embedding matrix was kept as it started")
+
+
 class BundleManifest(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, protected_namespaces=())
 
@@ -77,6 +92,7 @@ class BundleManifest(BaseModel):
     metrics: dict[str, dict[str, float]] = Field(default_factory=dict)
     files: dict[str, str] = Field(description="sha256 of every other file in the bundle")
     example: BundleExample | None = None
+    vectors: VectorsInfo | None = None
 
     @model_validator(mode="after")
     def _labels_match_kind(self) -> BundleManifest:

@@ -1,8 +1,9 @@
 """Command line: argument parsing only → a TrainConfig (or an evaluate/download call) → run.
 
-    python -m training sentiment --train PATH --dev PATH --out model/sentiment
-    python -m training slots --train DIR --dev DIR --out model/atis
+    python -m training classifier --train PATH --dev PATH --out model/NAME     (alias: sentiment)
+    python -m training tagger --train PATH --dev PATH --out model/NAME         (alias: slots)
     python -m training evaluate BUNDLE_DIR DATA_PATH
+    python -m training predict BUNDLE_DIR INPUT --out OUTPUT.jsonl
     python -m training download atis|snips|sst2 --out DIR
 
 Expected failures (bad paths, malformed data, a broken bundle) print one `error: …` line and exit 2.
@@ -17,17 +18,19 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from model.manifest import BundleError
-from training.config import TASK_DEFAULTS, default_config
+from training.config import TASK_ALIASES, TASK_DEFAULTS, Task, default_config
 from training.data import DataError, parse_label_names
 from training.download import RAW_GITHUB
 
 EXIT_USAGE = 2
 EXAMPLES = (
     "  python -m training download atis --out data",
-    "  python -m training slots --train data/atis/train --dev data/atis/dev --out model/atis",
-    "  python -m training sentiment --train data/sst2/train_phrases.tsv --dev data/sst2/dev.tsv --out model/sentiment \\\n"
-    "      --label-names 0=negative,1=positive",
+    "  python -m training tagger --train data/atis/train --dev data/atis/dev --out model/atis",
+    "  python -m training tagger --train train.jsonl --dev dev.jsonl --out model/mine --dry-run",
+    "  python -m training classifier --train data/sst2/train_phrases.tsv --dev data/sst2/dev.tsv \\\n"
+    "      --out model/sentiment --label-names 0=negative,1=positive",
     "  python -m training evaluate model/atis data/atis/dev",
+    "  python -m training predict model/atis requests.txt --out requests.predicted.jsonl",
 )
 
 
@@ -38,23 +41,28 @@ def label_names_option(spec: str) -> dict[str, str]:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def add_training_options(parser: argparse.ArgumentParser, task: str) -> None:
-    defaults = TASK_DEFAULTS[task]  # type: ignore[index]
-    data = "TSV/CSV file with a header (text and label columns)" if task == "sentiment" else (
-        "ATIS/SNIPS folder (seq.in, seq.out, label) or CoNLL file (token tag per line)")
+def add_training_options(parser: argparse.ArgumentParser, task: Task) -> None:
+    defaults = TASK_DEFAULTS[task]
+    data = "TSV/CSV file with a header (text and label columns) or .jsonl (text and label fields)" if (
+        task == "classifier") else ("ATIS/SNIPS folder (seq.in, seq.out, label), CoNLL file (token tag per line) or "
+                                    ".jsonl with character spans")
     parser.add_argument("--train", required=True, type=Path, help=f"training data: {data}")
     parser.add_argument("--dev", required=True, type=Path, help="dev data in the same format (model selection)")
     parser.add_argument("--out", required=True, type=Path, help="bundle folder to write, e.g. model/atis")
-    if task == "sentiment":
-        parser.add_argument("--text-column", help="name of the text column (default: sentence or text)")
-        parser.add_argument("--label-column", help="name of the label column (default: label)")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="read and check the data, print a summary (sentences, tokens, labels) and stop")
+    if task == "classifier":
+        parser.add_argument("--format", dest="data_format", choices=["auto", "csv", "jsonl"], default="auto",
+                            help="data format (default: auto = .jsonl → jsonl, else CSV/TSV)")
+        parser.add_argument("--text-column", help="name of the text column or field (default: sentence or text)")
+        parser.add_argument("--label-column", help="name of the label column or field (default: label)")
         parser.add_argument("--label-names", type=label_names_option, metavar="RAW=NAME,...",
                             help="class name of each label in the data, e.g. 0=negative,1=positive (the order "
                                  "is the bundle's class order; recorded in the manifest, so evaluate maps the "
                                  "same way); default: the labels as found, sorted")
     else:
-        parser.add_argument("--format", dest="data_format", choices=["auto", "seq", "conll"], default="auto",
-                            help="data format (default: auto = folder → seq, file → conll)")
+        parser.add_argument("--format", dest="data_format", choices=["auto", "seq", "conll", "jsonl"], default="auto",
+                            help="data format (default: auto = folder → seq, .jsonl → jsonl, other file → conll)")
     tuning = parser.add_argument_group("training (defaults are the tuned values of the committed bundles)")
     for name, kind, text in (
         ("epochs", int, "maximum epochs"), ("batch-size", int, "sentences per batch"),
@@ -74,7 +82,14 @@ def add_training_options(parser: argparse.ArgumentParser, task: str) -> None:
     model = parser.add_argument_group("model")
     for name, kind in (("embed-dim", int), ("hidden-size", int), ("num-layers", int), ("dropout", float)):
         model.add_argument(f"--{name}", type=kind, help=f"default {getattr(defaults.model, name.replace('-', '_'))}")
-    if task == "slots":
+    model.add_argument("--vectors", metavar="FILE",
+                       help="pretrained word vectors the embeddings start from: word2vec, GloVe or fastText text "
+                            "format, .gz too (--embed-dim then defaults to their dimension)")
+    model.add_argument("--vectors-extra", type=int, metavar="N",
+                       help="add the N most frequent vector words unseen in training to the vocabulary (default 0)")
+    model.add_argument("--freeze-vectors", action="store_true", default=None,
+                       help="keep the word embeddings as they start (words without a vector stay random)")
+    if task == "tagger":
         model.add_argument("--char-filters", type=int, help=f"default {defaults.model.char_filters}")
         tuning.add_argument("--token-loss", dest="sequence_loss", action="store_false", default=None,
                             help="per-token cross-entropy instead of the constrained-CRF sequence loss")
@@ -84,20 +99,34 @@ def add_training_options(parser: argparse.ArgumentParser, task: str) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m training",
-        description="Train BiLSTM sentiment and slot-filling models and export them as bundles the service loads.",
+        description="Train BiLSTM text classifiers and slot taggers and export them as bundles the service loads.",
         epilog="examples:\n" + "\n".join(EXAMPLES), formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    sentiment = commands.add_parser("sentiment", help="train a BiLSTM sentiment classifier and export a bundle")
-    add_training_options(sentiment, "sentiment")
-    slots = commands.add_parser("slots", help="train a joint slot tagger + intent classifier and export a bundle")
-    add_training_options(slots, "slots")
+    classifier = commands.add_parser("classifier", aliases=["sentiment"],
+                                     help="train a BiLSTM text classifier (any labels) and export a bundle")
+    add_training_options(classifier, "classifier")
+    tagger = commands.add_parser("tagger", aliases=["slots"],
+                                 help="train a joint slot tagger + intent classifier and export a bundle")
+    add_training_options(tagger, "tagger")
     evaluate = commands.add_parser("evaluate", help="print dev/test metrics of an exported bundle as JSON")
     evaluate.add_argument("bundle", type=Path, help="bundle folder (manifest.json, model.pt, tokenizer.json)")
     evaluate.add_argument("data", type=Path, help="labelled data in a format the train command reads")
-    evaluate.add_argument("--format", dest="data_format", choices=["auto", "seq", "conll"], default="auto")
+    evaluate.add_argument("--format", dest="data_format", choices=["auto", "seq", "conll", "jsonl", "csv"],
+                          default="auto")
     evaluate.add_argument("--text-column")
     evaluate.add_argument("--label-column")
+    predict = commands.add_parser("predict", help="label a file with a bundle, as the service would (JSON Lines "
+                                                  "out); with gold labels in the input, print the metrics too")
+    predict.add_argument("bundle", type=Path, help="bundle folder (manifest.json, model.pt, tokenizer.json)")
+    predict.add_argument("input", type=Path, help=".txt with one text a line, or data in a format the train "
+                                                  "command reads (its labels are then scored)")
+    predict.add_argument("--out", required=True, type=Path, help="JSON Lines file to write, one line per text")
+    predict.add_argument("--format", dest="data_format", choices=["auto", "text", "seq", "conll", "jsonl", "csv"],
+                         default="auto", help="input format (default: auto = .txt → text, else as for training)")
+    predict.add_argument("--text-column")
+    predict.add_argument("--label-column")
+    predict.add_argument("--batch-size", type=int, default=256, help="texts per forward pass (default 256)")
     download = commands.add_parser("download", help="fetch a public dataset (train/dev/test) from GitHub")
     download.add_argument("dataset", choices=["atis", "snips", "sst2"])
     download.add_argument("--out", required=True, type=Path, help="folder to write the dataset into")
@@ -107,7 +136,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "vectors", "") is None and (args.vectors_extra is not None or args.freeze_vectors):
+        parser.error("--vectors-extra and --freeze-vectors need --vectors FILE")
     try:
         if args.command == "evaluate":
             from training.evaluate import evaluate_bundle
@@ -116,16 +148,35 @@ def main(argv: Sequence[str] | None = None) -> int:
                 raise DataError(args.bundle, None, "bundle folder not found")
             metrics = evaluate_bundle(args.bundle, args.data, args.data_format, args.text_column, args.label_column)
             print(json.dumps(metrics, indent=2))
+        elif args.command == "predict":
+            from training.predict import predict_file
+
+            if not args.bundle.is_dir():
+                raise DataError(args.bundle, None, "bundle folder not found")
+            metrics = predict_file(args.bundle, args.input, args.out, args.data_format, args.text_column,
+                                   args.label_column, args.batch_size)
+            if metrics is not None:
+                print(json.dumps(metrics, indent=2))
         elif args.command == "download":
             from training.download import download
 
             for path in download(args.dataset, args.out, args.base_url):
                 print(path)
         else:
+            from training.summary import describe_data
             from training.tasks import run
 
-            overrides = {k: v for k, v in vars(args).items() if k not in ("command", "train", "dev", "out")}
-            run(default_config(args.command, str(args.train), str(args.dev), str(args.out), **overrides))
+            task = TASK_ALIASES.get(args.command, args.command)
+            if args.vectors and args.embed_dim is None:
+                from training.vectors import open_vectors
+
+                args.embed_dim = open_vectors(Path(args.vectors)).dim
+            overrides = {k: v for k, v in vars(args).items() if k not in ("command", "train", "dev", "out", "dry_run")}
+            config = default_config(task, str(args.train), str(args.dev), str(args.out), **overrides)
+            if args.dry_run:
+                print(describe_data(config))
+            else:
+                run(config)
     except (DataError, BundleError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE

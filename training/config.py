@@ -10,7 +10,8 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import PurePath
 from typing import Any, Literal
 
-Task = Literal["sentiment", "slots"]
+Task = Literal["classifier", "tagger"]
+TASK_ALIASES: dict[str, Task] = {"sentiment": "classifier", "slots": "tagger"}  # the commands' first names
 
 
 @dataclass(frozen=True)
@@ -31,11 +32,14 @@ class TrainConfig:
     train: str
     dev: str
     out: str
-    data_format: str = "auto"  # slots: auto | seq | conll
-    text_column: str | None = None  # sentiment: column names when not the usual ones
+    data_format: str = "auto"  # tagger: auto | seq | conll | jsonl; classifier: auto | csv | jsonl
+    text_column: str | None = None  # classifier: column (CSV) or field (JSONL) names when not the usual ones
     label_column: str | None = None
-    label_names: dict[str, str] | None = None  # sentiment: label in the data → class name, e.g. {"0": "negative"}
+    label_names: dict[str, str] | None = None  # classifier: label in the data → class name, e.g. {"0": "negative"}
     model: ModelConfig = field(default_factory=ModelConfig)
+    vectors: str | None = None  # word2vec/GloVe/fastText text file the word embeddings start from
+    vectors_extra: int = 0  # most frequent vector words outside the training vocabulary added to it
+    freeze_vectors: bool = False  # keep the word embeddings as they start
     epochs: int = 10
     batch_size: int = 32
     lr: float = 2e-3
@@ -48,7 +52,7 @@ class TrainConfig:
     epoch_selection: Literal["last", "dev"] = "last"
     patience: int = 3  # epoch_selection "dev": epochs without a better dev metric before stopping
     word_dropout: float = 0.1  # training tokens replaced by [UNK], so unseen words have a trained embedding
-    sequence_loss: bool = False  # slots: constrained-CRF loss over valid BIO sequences instead of per-token CE
+    sequence_loss: bool = False  # tagger: constrained-CRF loss over valid BIO sequences instead of per-token CE
     min_frequency: int = 1
     max_seq_len: int = 128
     max_word_chars: int = 20
@@ -64,6 +68,8 @@ class TrainConfig:
         values = asdict(self)
         for key in ("train", "dev", "out"):
             values[key] = "/".join(PurePath(values[key]).parts[-2:])
+        if self.vectors:
+            values["vectors"] = PurePath(self.vectors).name
         return values
 
 
@@ -81,13 +87,13 @@ TASK_DEFAULTS: dict[Task, TrainConfig] = {
     # the training phrases. Two members (embedding 112, hidden 96) averaged in one module, sized so the
     # pair serves within ~0.3 ms/sentence and the bundle stays under 15 MB. Dev at the last epoch, six
     # seeds: one member 83.31 ± 0.73, a pair 84.14 on average (see model/README.md; still under 85).
-    "sentiment": TrainConfig(
-        task="sentiment", train="", dev="", out="", model=ModelConfig(embed_dim=112, hidden_size=96, dropout=0.5),
+    "classifier": TrainConfig(
+        task="classifier", train="", dev="", out="", model=ModelConfig(embed_dim=112, hidden_size=96, dropout=0.5),
         epochs=6, batch_size=64, lr=2e-3, word_dropout=0.3, patience=3, members=2,
     ),
     # ATIS/SNIPS: the constrained-CRF loss, 30 epochs with linear decay (scripts/ lowers SNIPS to 25).
-    "slots": TrainConfig(
-        task="slots", train="", dev="", out="", model=ModelConfig(), epochs=30, batch_size=32, lr=5e-3,
+    "tagger": TrainConfig(
+        task="tagger", train="", dev="", out="", model=ModelConfig(), epochs=30, batch_size=32, lr=5e-3,
         word_dropout=0.1, sequence_loss=True, patience=8,
     ),
 }

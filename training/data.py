@@ -1,8 +1,10 @@
 """Readers for the datasets users bring, turned into frozen dataclasses.
 
-Tagging: the ATIS/SNIPS folder layout (`seq.in`, `seq.out`, `label`, line-aligned) and CoNLL-style BIO
+Tagging: the ATIS/SNIPS folder layout (`seq.in`, `seq.out`, `label`, line-aligned), CoNLL-style BIO
 (`token tag` per line, blank line between sentences, an optional `# intent: X` comment before a
-sentence). Sentiment: CSV or TSV with a header naming the text and label columns.
+sentence; BIOES/IOBES and BILOU tags are converted to BIO), and JSONL with character spans as annotation
+tools export them (`{"text", "spans": [{"start", "end", "label"}], "intent"?}`). Classification: CSV or
+TSV with a header naming the text and label columns, or JSONL rows with a text and a label field.
 
 Every problem in the input is raised here as one `DataError` naming the file and line, so the CLI can
 print one line instead of a stack trace from deep inside torch.
@@ -12,17 +14,23 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
+
+from training.tokenizer import span_tags, token_offsets, token_tags, word_tags
 
 SEQ_FILES = ("seq.in", "seq.out", "label")
 NO_INTENT = "none"  # intent of CoNLL sentences that carry no `# intent:` comment
 TEXT_COLUMNS = ("sentence", "text", "review", "content")
 LABEL_COLUMNS = ("label", "sentiment", "class", "polarity")
 
-TaggingFormat = Literal["auto", "seq", "conll"]
+JSONL_SUFFIXES = (".jsonl", ".ndjson")
+
+TaggingFormat = Literal["auto", "seq", "conll", "jsonl"]
+TableFormat = Literal["auto", "csv", "jsonl"]  # csv: CSV or TSV
 
 
 class DataError(ValueError):
@@ -36,24 +44,43 @@ class DataError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class LabelledText:
-    """One sentiment example: raw text and its class label (kept as the string found in the file)."""
+    """One classification example: raw text and its class label (kept as the string found in the file)."""
 
     text: str
     label: str
+    line: int | None = field(default=None, compare=False)  # where it was read, for messages
 
 
 @dataclass(frozen=True, slots=True)
 class TaggedSentence:
-    """One tagging example at the dataset's word level: words, one BIO tag per word, and the intent."""
+    """One tagging example: words, one BIO tag per word, and the intent.
+
+    Word-level data (ATIS folders, CoNLL) has no `raw` text: the model sees the words joined with single
+    spaces. Span data (JSONL) keeps the annotated `raw` text, and its words are the serving tokenizer's
+    tokens of it, so its tags are already per token."""
 
     words: tuple[str, ...]
     tags: tuple[str, ...]
     intent: str
+    raw: str | None = None
+    line: int | None = field(default=None, compare=False)  # first line of the example in its file
 
     @property
     def text(self) -> str:
-        """The text the model sees: words joined with single spaces (offsets then map tokens to words)."""
-        return " ".join(self.words)
+        """The text the model sees (offsets then map tokens back to words)."""
+        return self.raw if self.raw is not None else " ".join(self.words)
+
+    def token_tags(self, offsets: Sequence[tuple[int, int]]) -> list[str]:
+        """The tag of each token of `text` (tokens found by the bundle's tokenizer, cut at `max_seq_len`)."""
+        if self.raw is not None:
+            return list(self.tags[: len(offsets)])
+        return token_tags(self.words, self.tags, offsets)
+
+    def word_tags(self, predicted: Sequence[str], offsets: Sequence[tuple[int, int]]) -> list[str]:
+        """Predicted token tags back at this sentence's words (the level its gold tags are scored on)."""
+        if self.raw is not None:
+            return list(predicted) + ["O"] * (len(self.words) - len(predicted))
+        return word_tags(self.words, predicted, offsets)
 
 
 def read_lines(path: Path) -> list[str]:
@@ -76,10 +103,19 @@ def read_lines(path: Path) -> list[str]:
     return lines
 
 
-def check_bio(path: Path, line: int, tags: Sequence[str]) -> None:
+# BIOES/IOBES (S = single, E = end) and BILOU (U = unit, L = last) mark the same entities as BIO
+TO_BIO = {"B-": "B-", "I-": "I-", "S-": "B-", "E-": "I-", "U-": "B-", "L-": "I-"}
+
+
+def to_bio(path: Path, line: int, tags: Sequence[str]) -> tuple[str, ...]:
+    """Tags as BIO: BIOES/IOBES and BILOU prefixes are rewritten (`S-x` → `B-x`, `E-x` → `I-x`), so the
+    model always learns (and the service decodes) BIO; anything else is refused."""
+    converted = []
     for tag in tags:
-        if tag != "O" and not (tag[:2] in ("B-", "I-") and len(tag) > 2):
+        if tag != "O" and not (tag[:2] in TO_BIO and len(tag) > 2):
             raise DataError(path, line, f"tag {tag!r} is not BIO (expected O, B-type or I-type)")
+        converted.append(tag if tag == "O" else TO_BIO[tag[:2]] + tag[2:])
+    return tuple(converted)
 
 
 def read_seq_folder(folder: Path) -> list[TaggedSentence]:
@@ -103,15 +139,15 @@ def read_seq_folder(folder: Path) -> list[TaggedSentence]:
             raise DataError(folder / "seq.out", number, f"{len(word_tags)} tags for {len(words)} words in seq.in")
         if not label.strip():
             raise DataError(folder / "label", number, "empty intent label")
-        check_bio(folder / "seq.out", number, word_tags)
-        sentences.append(TaggedSentence(tuple(words), tuple(word_tags), label.strip()))
+        bio = to_bio(folder / "seq.out", number, word_tags)
+        sentences.append(TaggedSentence(tuple(words), bio, label.strip(), line=number))
     return sentences
 
 
 def read_conll(path: Path) -> list[TaggedSentence]:
     """CoNLL-style BIO: `token tag` per line (first column token, last column tag), blank line between
     sentences. `# intent: X` (or `# intent = X`) before a sentence sets its intent; other `#` lines and
-    `-DOCSTART-` lines are skipped."""
+    `-DOCSTART-` lines are skipped. BIOES/IOBES tags are converted to BIO (see `to_bio`)."""
     sentences: list[TaggedSentence] = []
     words: list[str] = []
     tags: list[str] = []
@@ -121,8 +157,7 @@ def read_conll(path: Path) -> list[TaggedSentence]:
     def close() -> None:
         nonlocal words, tags, intent
         if words:
-            check_bio(path, start, tags)
-            sentences.append(TaggedSentence(tuple(words), tuple(tags), intent or NO_INTENT))
+            sentences.append(TaggedSentence(tuple(words), to_bio(path, start, tags), intent or NO_INTENT, line=start))
         words, tags, intent = [], [], None
 
     for number, line in enumerate(read_lines(path), start=1):
@@ -146,22 +181,150 @@ def read_conll(path: Path) -> list[TaggedSentence]:
     return sentences
 
 
-def detect_tagging_format(path: Path) -> Literal["seq", "conll"]:
-    """A folder with `seq.in` is the ATIS/SNIPS layout; a file is CoNLL."""
+def read_jsonl(path: Path) -> list[tuple[int, dict[str, Any]]]:
+    """(line number, object) for every non-blank line of a JSON Lines file."""
+    rows = []
+    for number, line in enumerate(read_lines(path), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise DataError(path, number, f"not valid JSON ({exc.msg} at column {exc.colno})") from None
+        if not isinstance(row, dict):
+            raise DataError(path, number, f"expected a JSON object, found {type(row).__name__}")
+        rows.append((number, row))
+    if not rows:
+        raise DataError(path, None, "no examples found")
+    return rows
+
+
+def text_field(path: Path, number: int, row: Mapping[str, Any], name: str) -> str:
+    if name not in row:
+        raise DataError(path, number, f"missing field {name!r}")
+    value = row[name]
+    if not isinstance(value, str) or not value.strip():
+        raise DataError(path, number, f"field {name!r} must be a non-empty string, found {value!r}")
+    return value
+
+
+def read_jsonl_spans(path: Path) -> list[TaggedSentence]:
+    """JSONL with character spans, one sentence per line: `{"text": ..., "spans": [{"start", "end",
+    "label"}], "intent": ...}` (spaCy/Prodigy style; offsets count Unicode code points, end exclusive).
+
+    The text is split by the serving tokenizer and the spans become BIO tags over its tokens, so what is
+    trained is what the service will see. A span that does not start and end on token boundaries,
+    overlapping spans and offsets past the text are refused with the line; `intent` is optional, but
+    then on every line or none."""
+    rows = read_jsonl(path)
+    texts = [text_field(path, number, row, "text") for number, row in rows]
+    with_intent = [number for number, row in rows if "intent" in row]
+    if with_intent and len(with_intent) != len(rows):
+        missing = next(number for number, row in rows if "intent" not in row)
+        raise DataError(path, missing, f"missing field 'intent' (line {with_intent[0]} has one)")
+    sentences = []
+    for (number, row), text, offsets in zip(rows, texts, token_offsets(texts), strict=True):
+        spans = row.get("spans")
+        if not isinstance(spans, list):
+            problem = "missing field 'spans'" if spans is None else "field 'spans' must be a list"
+            raise DataError(path, number, problem + " (use [] for a text without entities)")
+        try:
+            tags = span_tags(text, offsets, [span_fields(span) for span in spans])
+        except ValueError as exc:
+            raise DataError(path, number, str(exc)) from None
+        intent = text_field(path, number, row, "intent").strip() if with_intent else NO_INTENT
+        words = tuple(text[start:end] for start, end in offsets)
+        sentences.append(TaggedSentence(words, tuple(tags), intent, raw=text, line=number))
+    return sentences
+
+
+def span_fields(span: Any) -> tuple[int, int, str]:
+    """(start, end, label) of one span object; ValueError naming what is missing or wrong."""
+    if not isinstance(span, dict):
+        raise ValueError(f"span {span!r} must be an object with start, end and label")
+    for name in ("start", "end", "label"):
+        if name not in span:
+            raise ValueError(f"span {span} has no {name!r}")
+    start, end, label = span["start"], span["end"], span["label"]
+    if type(start) is not int or type(end) is not int:
+        raise ValueError(f"span {span}: start and end must be integers")
+    if not isinstance(label, str) or not label.strip():
+        raise ValueError(f"span {span}: label must be a non-empty string")
+    return start, end, label
+
+
+def detect_tagging_format(path: Path) -> Literal["seq", "conll", "jsonl"]:
+    """A folder with `seq.in` is the ATIS/SNIPS layout; a `.jsonl` file holds spans; any other file is CoNLL."""
     if path.is_dir():
         if (path / "seq.in").is_file():
             return "seq"
         raise DataError(path, None, "folder has no seq.in (expected seq.in, seq.out and label)")
     if path.is_file():
-        return "conll"
+        return "jsonl" if path.suffix.lower() in JSONL_SUFFIXES else "conll"
     raise DataError(path, None, "not found")
 
 
 def read_tagging(path: Path, fmt: TaggingFormat = "auto") -> list[TaggedSentence]:
     """Read tagging data in the given or detected format."""
     path = Path(path)
-    fmt = detect_tagging_format(path) if fmt == "auto" else fmt
-    return read_seq_folder(path) if fmt == "seq" else read_conll(path)
+    readers = {"seq": read_seq_folder, "conll": read_conll, "jsonl": read_jsonl_spans}
+    if fmt != "auto" and fmt not in readers:
+        raise DataError(path, None, f"format {fmt!r} is not one of tagging data (auto, {', '.join(readers)})")
+    return readers[detect_tagging_format(path) if fmt == "auto" else fmt](path)
+
+
+def read_labelled(
+    path: Path, fmt: TableFormat = "auto", text_column: str | None = None, label_column: str | None = None,
+    label_names: Mapping[str, str] | None = None,
+) -> list[LabelledText]:
+    """Read classification data: JSONL for `.jsonl` files (or `fmt="jsonl"`), else CSV/TSV."""
+    path = Path(path)
+    if fmt not in ("auto", "csv", "jsonl"):
+        raise DataError(path, None, f"format {fmt!r} is not one of classification data (auto, csv, jsonl)")
+    if fmt == "jsonl" or (fmt == "auto" and path.suffix.lower() in JSONL_SUFFIXES):
+        return read_labelled_jsonl(path, text_column, label_column, label_names)
+    return read_labelled_table(path, text_column, label_column, label_names)
+
+
+def read_labelled_jsonl(
+    path: Path, text_column: str | None = None, label_column: str | None = None,
+    label_names: Mapping[str, str] | None = None,
+) -> list[LabelledText]:
+    """JSONL rows with a text and a label field, named by the arguments or found among the usual names
+    (those of the CSV columns) in the first row. A label may be a string or an integer."""
+    rows = read_jsonl(path)
+    first_number, first = rows[0]
+    names = {key.lower(): key for key in first}
+    found = []
+    for wanted, usual, role in ((text_column, TEXT_COLUMNS, "text"), (label_column, LABEL_COLUMNS, "label")):
+        candidates = [wanted] if wanted else list(usual)
+        key = next((names[name.lower()] for name in candidates if name.lower() in names), None)
+        if key is None:
+            expected = " or ".join(repr(name) for name in candidates)
+            raise DataError(path, first_number, f"no {role} field {expected} in {sorted(first)}")
+        found.append(key)
+    text_key, label_key = found
+    examples = []
+    for number, row in rows:
+        text = text_field(path, number, row, text_key).strip()
+        if label_key not in row:
+            raise DataError(path, number, f"missing field {label_key!r}")
+        value = row[label_key]
+        if isinstance(value, bool) or not isinstance(value, (str, int)) or not str(value).strip():
+            raise DataError(path, number, f"field {label_key!r} must be one label (a string or an integer), "
+                                          f"found {value!r}")
+        examples.append(LabelledText(text, name_label(path, number, str(value).strip(), label_names), number))
+    return examples
+
+
+def name_label(path: Path, number: int, label: str, label_names: Mapping[str, str] | None) -> str:
+    """The class name of a label read from the data (itself without `--label-names`)."""
+    if label_names is None:
+        return label
+    if label not in label_names:
+        known = ", ".join(repr(raw) for raw in label_names)
+        raise DataError(path, number, f"label {label!r} has no class name (label names given for {known})")
+    return label_names[label]
 
 
 def read_labelled_table(
@@ -199,12 +362,7 @@ def read_labelled_table(
             raise DataError(path, number, "empty text")
         if not label:
             raise DataError(path, number, "empty label")
-        if label_names is not None:
-            if label not in label_names:
-                known = ", ".join(repr(raw) for raw in label_names)
-                raise DataError(path, number, f"label {label!r} has no class name (label names given for {known})")
-            label = label_names[label]
-        examples.append(LabelledText(text, label))
+        examples.append(LabelledText(text, name_label(path, number, label, label_names), number))
     if not examples:
         raise DataError(path, None, "no examples after the header")
     return examples

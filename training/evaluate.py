@@ -1,7 +1,7 @@
 """Metrics the way the literature reports them, computed on predictions from `model.runtime`.
 
-- Sentiment: accuracy.
-- Slots: entity-level F1 with seqeval's default (conlleval-compatible) reading of BIO at the dataset's
+- Classifier: accuracy.
+- Tagger: entity-level F1 with seqeval's default (conlleval-compatible) reading of BIO at the dataset's
   word level, intent accuracy, and sentence exact match (every word's tag and the intent right).
 
 Gold labels never seen in training (ATIS dev has a slot tag and an intent of that kind) are kept as
@@ -18,8 +18,7 @@ from pathlib import Path
 from seqeval.metrics import classification_report, f1_score
 
 from model.runtime import BundleRunner, ClassifierPrediction, TaggerPrediction, load_bundle
-from training.data import LabelledText, TaggedSentence, read_labelled_table, read_tagging
-from training.tokenizer import word_tags
+from training.data import LabelledText, TaggedSentence, read_labelled, read_tagging
 
 BATCH_SIZE = 256
 
@@ -71,12 +70,12 @@ def predict_texts(runner: BundleRunner, texts: Sequence[str]) -> list:
 
 def predict_slots(runner: BundleRunner, sentences: Sequence[TaggedSentence]) -> SlotPredictions:
     """Run the tagger on the sentences' texts and read its tags back at word level (first token)."""
-    tags, intents = [], []
-    for sentence, prediction in zip(sentences, predict_texts(runner, [s.text for s in sentences]), strict=True):
-        assert isinstance(prediction, TaggerPrediction)
-        tags.append(word_tags(sentence.words, prediction.tags, prediction.offsets))
-        intents.append(prediction.intent)
-    return SlotPredictions(tags, intents)
+    return slot_predictions(sentences, predict_texts(runner, [s.text for s in sentences]))
+
+
+def slot_predictions(sentences: Sequence[TaggedSentence], predictions: Sequence[TaggerPrediction]) -> SlotPredictions:
+    tags = [s.word_tags(p.tags, p.offsets) for s, p in zip(sentences, predictions, strict=True)]
+    return SlotPredictions(tags, [p.intent for p in predictions])
 
 
 def predict_labels(runner: BundleRunner, examples: Sequence[LabelledText]) -> list[str]:
@@ -106,6 +105,6 @@ def evaluate_bundle(
     if runner.is_tagger:
         sentences = read_tagging(Path(data_path), data_format)  # type: ignore[arg-type]
         return {"examples": len(sentences), **slot_metrics(sentences, predict_slots(runner, sentences))}
-    examples = read_labelled_table(Path(data_path), text_column, label_column, gold_label_names(runner))
+    examples = read_labelled(Path(data_path), data_format, text_column, label_column, gold_label_names(runner))
     predicted = predict_labels(runner, examples)
     return {"examples": len(examples), "accuracy": accuracy([e.label for e in examples], predicted)}

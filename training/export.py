@@ -25,6 +25,7 @@ from model.manifest import (
     BundleManifest,
     Labels,
     ModelKind,
+    VectorsInfo,
     sha256_file,
     write_manifest,
 )
@@ -53,6 +54,7 @@ def export_bundle(
     parity_texts: Sequence[str],
     extra_files: Mapping[str, bytes] | None = None,
     version: str | None = None,
+    vectors: VectorsInfo | None = None,
 ) -> BundleManifest:
     """Write `out_dir` as a complete bundle and return its manifest.
 
@@ -85,6 +87,7 @@ def export_bundle(
             training=dict(training_config),
             metrics={split: dict(values) for split, values in metrics.items()},
             files={path.name: sha256_file(path) for path in sorted(staging.iterdir())},
+            vectors=vectors,
         )
         eager = BundleRunner(draft, load_tokenizer(staging / TOKENIZER_FILE, max_seq_len), model, torch.device("cpu"))
         texts = list(parity_texts) or ["example"]

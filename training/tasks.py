@@ -23,7 +23,7 @@ from model.manifest import MODEL_FILE, PAD_ID, TOKENIZER_FILE, UNK_ID, BundleMan
 from model.runtime import BundleRunner
 from model.text import EncodedText, encode_texts, pad_batch
 from training.config import TrainConfig
-from training.data import DataError, LabelledText, TaggedSentence, read_labelled_table, read_tagging
+from training.data import DataError
 from training.evaluate import accuracy, predict_labels, predict_slots, slot_metrics, slot_report
 from training.export import export_bundle
 from training.loop import (Batch, BatchFactory, DevMetrics, FitResult, LossFunction, fit, pick_device,
@@ -31,7 +31,9 @@ from training.loop import (Batch, BatchFactory, DevMetrics, FitResult, LossFunct
 from training.models import (BiLSTMClassifier, BiLSTMTagger, ClassifierEnsemble, TaggerEnsemble, constrained_nll,
                              parameter_count)
 from training.report import ReportInputs, build_report
-from training.tokenizer import build_tokenizer, token_tags
+from training.summary import read_data, unseen_in_train
+from training.tokenizer import build_tokenizer, with_words
+from training.vectors import PickedVectors, open_vectors, pick_vectors, start_embedding
 
 IGNORE = -100  # cross-entropy target of padding positions
 
@@ -46,14 +48,44 @@ class RunResult:
 
 def run(config: TrainConfig, log: Callable[[str], object] = print) -> RunResult:
     torch.set_num_threads(config.threads)
-    return (run_sentiment if config.task == "sentiment" else run_slots)(config, log)
+    return (run_classifier if config.task == "classifier" else run_tagger)(config, log)
 
 
-def fitted_tokenizer(texts: Sequence[str], config: TrainConfig) -> Tokenizer:
+def read_checked_data(config: TrainConfig, log: Callable[[str], object]) -> tuple[list, list]:
+    """Train and dev data, with a warning for each dev label training never saw (training goes on:
+    such labels only count as errors on dev)."""
+    train, dev = read_data(config)
+    for line in unseen_in_train(train, dev, config.dev):
+        log(f"warning: {line}")
+    return list(train), list(dev)
+
+
+def fitted_tokenizer(
+    texts: Sequence[str], config: TrainConfig, log: Callable[[str], object] = print
+) -> tuple[Tokenizer, PickedVectors | None]:
+    """The training vocabulary, extended by `--vectors-extra` words of `--vectors`, and the vectors picked."""
     tokenizer = build_tokenizer(texts, min_frequency=config.min_frequency)
+    picked = None
+    if config.vectors:
+        source = open_vectors(Path(config.vectors))
+        if source.dim != config.model.embed_dim:
+            raise DataError(source.path, None, f"vectors have dimension {source.dim} but --embed-dim is "
+                                               f"{config.model.embed_dim} (leave --embed-dim out to follow the vectors)")
+        picked = pick_vectors(source, tokenizer, config.vectors_extra)
+        tokenizer = with_words(tokenizer, [word for word, _ in picked.extra])
+        log(f"vectors {source.path.name}: {len(picked.known):,} of {picked.training_words:,} training words covered "
+            f"({len(picked.known) / max(picked.training_words, 1):.1%}), {len(picked.extra):,} words added")
     tokenizer.no_padding()
     tokenizer.enable_truncation(config.max_seq_len)
-    return tokenizer
+    return tokenizer, picked
+
+
+def with_vectors(
+    model: nn.Module, tokenizer: Tokenizer, picked: PickedVectors | None, config: TrainConfig
+) -> nn.Module:
+    if picked is not None:
+        start_embedding(model.embed, tokenizer, picked, config.freeze_vectors)
+    return model
 
 
 def eager_runner(
@@ -89,27 +121,27 @@ def class_order(seen: set[str], label_names: dict[str, str] | None) -> list[str]
     return [name for name in dict.fromkeys(label_names.values()) if name in seen]
 
 
-# --- slots -------------------------------------------------------------------------------------------
+# --- tagger ------------------------------------------------------------------------------------------
 
 
-def run_slots(config: TrainConfig, log: Callable[[str], object] = print) -> RunResult:
+def run_tagger(config: TrainConfig, log: Callable[[str], object] = print) -> RunResult:
     started = time.perf_counter()
-    train = read_tagging(Path(config.train), config.data_format)  # type: ignore[arg-type]
-    dev = read_tagging(Path(config.dev), config.data_format)  # type: ignore[arg-type]
-    log(f"slots: {len(train)} train / {len(dev)} dev sentences")
+    train, dev = read_checked_data(config, log)
+    log(f"tagger: {len(train)} train / {len(dev)} dev sentences")
     seed_everything(config.seed)
-    tokenizer = fitted_tokenizer([s.text for s in train], config)
+    tokenizer, picked = fitted_tokenizer([s.text for s in train], config, log)
     encoded = encode_texts(tokenizer, [s.text for s in train])
-    train_tags = [token_tags(s.words, s.tags, e.offsets) for s, e in zip(train, encoded)]
+    train_tags = [s.token_tags(e.offsets) for s, e in zip(train, encoded)]
     slot_tags = ["O"] + sorted({t for tags in train_tags for t in tags} - {"O"})
     intents = sorted({s.intent for s in train})
     labels = Labels(intents=intents, slot_tags=slot_tags)
     m = config.model
 
     def new_model() -> nn.Module:
-        return BiLSTMTagger(tokenizer.get_vocab_size(), slot_tags, len(intents), embed_dim=m.embed_dim,
-                            byte_dim=m.byte_dim, char_filters=m.char_filters, hidden_size=m.hidden_size,
-                            num_layers=m.num_layers, dropout=m.dropout)
+        tagger = BiLSTMTagger(tokenizer.get_vocab_size(), slot_tags, len(intents), embed_dim=m.embed_dim,
+                              byte_dim=m.byte_dim, char_filters=m.char_filters, hidden_size=m.hidden_size,
+                              num_layers=m.num_layers, dropout=m.dropout)
+        return with_vectors(tagger, tokenizer, picked, config)
 
     log(f"tagger: {len(slot_tags)} tags, {len(intents)} intents, vocabulary {tokenizer.get_vocab_size()}, "
         f"{parameter_count(new_model()):,} parameters per member, {config.members} member(s)")
@@ -158,29 +190,29 @@ def run_slots(config: TrainConfig, log: Callable[[str], object] = print) -> RunR
         predicted_labels=predicted.intents, known_labels=intents, details=slot_report(dev, predicted), notes=notes,
     )
     return finish(model, tokenizer, "tagger", labels, config, metrics, [s.text for s in dev], report,
-                  result.best_epoch, started, log)
+                  result.best_epoch, started, log, picked)
 
 
-# --- sentiment ---------------------------------------------------------------------------------------
+# --- classifier --------------------------------------------------------------------------------------
 
 
-def run_sentiment(config: TrainConfig, log: Callable[[str], object] = print) -> RunResult:
+def run_classifier(config: TrainConfig, log: Callable[[str], object] = print) -> RunResult:
     started = time.perf_counter()
-    train = read_labelled_table(Path(config.train), config.text_column, config.label_column, config.label_names)
-    dev = read_labelled_table(Path(config.dev), config.text_column, config.label_column, config.label_names)
+    train, dev = read_checked_data(config, log)
     classes = class_order({e.label for e in train}, config.label_names)
     if len(classes) < 2:
         raise DataError(config.train, None, f"needs at least two labels, found {classes}")
-    log(f"sentiment: {len(train)} train / {len(dev)} dev texts, classes {classes}")
+    log(f"classifier: {len(train)} train / {len(dev)} dev texts, classes {classes}")
     seed_everything(config.seed)
-    tokenizer = fitted_tokenizer([e.text for e in train], config)
+    tokenizer, picked = fitted_tokenizer([e.text for e in train], config, log)
     encoded = encode_texts(tokenizer, [e.text for e in train])
     labels = Labels(classes=classes)
     m = config.model
 
     def new_model() -> nn.Module:
-        return BiLSTMClassifier(tokenizer.get_vocab_size(), len(classes), embed_dim=m.embed_dim,
-                                hidden_size=m.hidden_size, num_layers=m.num_layers, dropout=m.dropout)
+        classifier = BiLSTMClassifier(tokenizer.get_vocab_size(), len(classes), embed_dim=m.embed_dim,
+                                      hidden_size=m.hidden_size, num_layers=m.num_layers, dropout=m.dropout)
+        return with_vectors(classifier, tokenizer, picked, config)
 
     log(f"classifier: vocabulary {tokenizer.get_vocab_size()}, {parameter_count(new_model()):,} parameters per "
         f"member, {config.members} member(s)")
@@ -218,7 +250,7 @@ def run_sentiment(config: TrainConfig, log: Callable[[str], object] = print) -> 
         predicted_labels=predicted, known_labels=classes, notes=notes,
     )
     return finish(model, tokenizer, "classifier", labels, config, metrics, [e.text for e in dev], report,
-                  result.best_epoch, started, log)
+                  result.best_epoch, started, log, picked)
 
 
 @dataclass(frozen=True)
@@ -261,7 +293,7 @@ def member_notes(members: Sequence[Member]) -> list[str]:
 def finish(
     model: nn.Module, tokenizer: Tokenizer, kind: ModelKind, labels: Labels, config: TrainConfig,
     metrics: dict[str, float], dev_texts: list[str], report: ReportInputs, best_epoch: int, started: float,
-    log: Callable[[str], object],
+    log: Callable[[str], object], picked: PickedVectors | None,
 ) -> RunResult:
     """Export the bundle with its report; parity is checked on the whole dev set."""
     seconds = time.perf_counter() - started
@@ -271,6 +303,7 @@ def finish(
         model, tokenizer, Path(config.out), kind=kind, labels=labels, max_seq_len=config.max_seq_len,
         max_word_chars=config.max_word_chars if kind == "tagger" else None, training_config=training,
         metrics={"dev": metrics}, parity_texts=dev_texts, extra_files=build_report(report),
+        vectors=picked.info(config.freeze_vectors) if picked else None,
     )
     log(f"exported {config.out}: dev " + ", ".join(f"{k} {v:.2f}" for k, v in metrics.items())
         + f" ({seconds:.0f}s)")

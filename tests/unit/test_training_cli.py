@@ -28,7 +28,10 @@ def test_slots_train_export_reload_evaluate(data_root: Path, tmp_path: Path, cap
     train = head_of_seq_folder(data_root / "atis" / "train", tmp_path / "train", 300)
     dev = data_root / "atis" / "dev"  # the whole dev split: it holds a tag and an intent unseen in training
     out = tmp_path / "bundles" / "atis-tiny"
-    assert main(["slots", "--train", str(train), "--dev", str(dev), "--out", str(out), *TINY, "--char-filters", "8"]) == 0
+    assert main(["tagger", "--train", str(train), "--dev", str(dev), "--out", str(out), *TINY, "--char-filters", "8"]) == 0
+    # dev labels training never saw are warned about, with the dev line, before training starts
+    assert f"warning: {dev / 'seq.out'}:17: tag 'I-return_date.day_number' never occurs in training" in (
+        capsys.readouterr().out)
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["kind"] == "tagger" and manifest["training"]["epochs_run"] == 1
     assert sorted(manifest["files"]) == ["confusion_matrix.png", "learning_curves.png", "model.pt", "report.md",
@@ -149,4 +152,33 @@ def test_help_lists_the_commands(capsys: pytest.CaptureFixture[str]) -> None:
         main(["--help"])
     assert exit_.value.code == 0
     usage = capsys.readouterr().out
-    assert all(command in usage for command in ("sentiment", "slots", "evaluate", "download"))
+    assert all(command in usage for command in ("classifier", "tagger", "sentiment", "slots", "evaluate", "download"))
+
+
+def test_dry_run_checks_and_summarises_without_training(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    train, dev = tmp_path / "train.jsonl", tmp_path / "dev.jsonl"
+    train.write_text(
+        '{"text": "fly to Paris", "intent": "flight", "spans": [{"start": 7, "end": 12, "label": "city"}]}\n'
+        '{"text": "fares to New  York!", "intent": "fare", "spans": [{"start": 9, "end": 18, "label": "city"}]}\n',
+        encoding="utf-8")
+    dev.write_text('{"text": "fly Monday", "intent": "flight", "spans": [{"start": 4, "end": 10, "label": "day"}]}\n',
+                   encoding="utf-8")
+    out = tmp_path / "bundle"
+    assert main(["tagger", "--train", str(train), "--dev", str(dev), "--out", str(out), "--dry-run",
+                 "--max-seq-len", "4"]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        f"train ({train}): 2 sentences, 8 tokens, longest 5 (1 cut at --max-seq-len 4)",
+        "  intents (2): flight 1, fare 1",
+        "  slots (entities) (1): city 2",
+        f"dev ({dev}): 1 sentences, 2 tokens, longest 2",
+        "  intents (1): flight 1",
+        "  slots (entities) (1): day 1",
+        "dev labels never seen in training: 1",
+        f"  {dev}:1: tag 'B-day' never occurs in training (1 in dev): it can only be counted wrong",
+    ]
+    assert not out.exists()
+    # a malformed line is found by the dry run too, as one line naming file and line
+    dev.write_text('{"text": "fly Monday", "spans": [{"start": 4, "end": 9, "label": "day"}]}\n', encoding="utf-8")
+    assert main(["tagger", "--train", str(train), "--dev", str(dev), "--out", str(out), "--dry-run"]) == 2
+    assert capsys.readouterr().err == (f"error: {dev}:1: span 'day' at 4-9 ('Monda') does not start and end on token "
+                                       "boundaries (tokens there: ['Monday'])\n")
