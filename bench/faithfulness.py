@@ -21,6 +21,7 @@ import asyncio
 import random
 import statistics
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -68,7 +69,9 @@ async def classify(client: httpx.AsyncClient, model: str, texts: list[str], expl
     return predictions
 
 
-async def probabilities(client: httpx.AsyncClient, model: str, texts: list[str], labels: list[str]) -> list[tuple[str, float]]:
+async def probabilities(
+    client: httpx.AsyncClient, model: str, texts: list[str], labels: list[str]
+) -> list[tuple[str, float]]:
     """For each text: the label now predicted, and the probability of `labels[i]` (the original label)."""
     out = []
     for prediction, label in zip(await classify(client, model, texts), labels):
@@ -80,34 +83,45 @@ async def probabilities(client: httpx.AsyncClient, model: str, texts: list[str],
     return out
 
 
+def spans(tokens: list[dict]) -> list[tuple[int, int]]:
+    return [(token["start"], token["end"]) for token in tokens]
+
+
 async def faithfulness(client: httpx.AsyncClient, model: str, texts: list[str], seed: int) -> dict:
+    """Top-1 and random deletion for every text of two tokens or more: label change, drop, AUC."""
     explained = await classify(client, model, texts, explain=True)
     rng = random.Random(seed)
     cases = [(text, p) for text, p in zip(texts, explained) if len(p["explanation"]) >= 2]
+    texts = [text for text, _ in cases]
     labels = [answer(p)[0] for _, p in cases]
     before = [answer(p)[1] for _, p in cases]
     orders = {
         "top-1 attributed": [sorted(p["explanation"], key=lambda e: -e["attribution"]) for _, p in cases],
         "random": [rng.sample(p["explanation"], len(p["explanation"])) for _, p in cases],
     }
-    result = {"texts": len(cases)}
+    result: dict = {"texts": len(cases)}
     for name, ranked in orders.items():
-        after = await probabilities(client, model, [delete(t, [(e["start"], e["end"])]) for (t, _), e in zip(cases, (r[0] for r in ranked))], labels)
-        changed = sum(now != label for (now, _), label in zip(after, labels)) / len(cases)
-        drop = statistics.mean(b - p for b, (_, p) in zip(before, after))
-        result[name] = {"changed": changed, "drop": drop, "auc": await deletion_auc(client, model, cases, ranked, labels, before)}
+        after = await probabilities(client, model, [delete(t, spans(r[:1])) for t, r in zip(texts, ranked)], labels)
+        result[name] = {
+            "changed": sum(now != label for (now, _), label in zip(after, labels)) / len(cases),
+            "drop": statistics.mean(b - p for b, (_, p) in zip(before, after)),
+            "auc": await deletion_auc(client, model, texts, ranked, labels, before),
+        }
     return result
 
 
-async def deletion_auc(client, model, cases, ranked, labels, before) -> float:  # type: ignore[no-untyped-def]
+async def deletion_auc(
+    client: httpx.AsyncClient, model: str, texts: list[str], ranked: list[list[dict]], labels: list[str],
+    before: list[float],
+) -> float:
     """Mean over texts of the original label's probability averaged over 0 … T-1 deleted tokens."""
-    texts, owners = [], []
-    for index, ((text, _), order) in enumerate(zip(cases, ranked)):
+    shorter, owners = [], []
+    for index, (text, order) in enumerate(zip(texts, ranked)):
         for k in range(1, len(order)):
-            texts.append(delete(text, [(e["start"], e["end"]) for e in order[:k]]))
+            shorter.append(delete(text, spans(order[:k])))
             owners.append(index)
-    curves = [[b] for b in before]
-    for owner, (_, p) in zip(owners, await probabilities(client, model, texts, [labels[o] for o in owners])):
+    curves = [[probability] for probability in before]
+    for owner, (_, p) in zip(owners, await probabilities(client, model, shorter, [labels[o] for o in owners])):
         curves[owner].append(p)
     return statistics.mean(statistics.mean(curve) for curve in curves)
 
@@ -132,22 +146,30 @@ async def main(args: argparse.Namespace) -> None:
     async with LifespanManager(app, startup_timeout=120) as manager:
         transport = httpx.ASGITransport(app=manager.app)
         async with httpx.AsyncClient(transport=transport, base_url="http://bench", timeout=120) as client:
-            sets = {"SST-2 dev (sentiment)": ("sentiment", sst2_dev(args.data)), "ATIS dev (atis intent)": ("atis", atis_dev(args.data))}
+            sets = {
+                "SST-2 dev (sentiment)": ("sentiment", sst2_dev(args.data)),
+                "ATIS dev (atis intent)": ("atis", atis_dev(args.data)),
+            }
             print("| data | texts | deletion | label changed | probability drop | deletion AUC (lower = faithful) |")
             print("| --- | ---: | --- | ---: | ---: | ---: |")
             for name, (model, texts) in sets.items():
                 result = await faithfulness(client, model, texts, args.seed)
                 for order in ("top-1 attributed", "random"):
                     row = result[order]
-                    print(f"| {name} | {result['texts']} | {order} | {row['changed']:.1%} | {row['drop']:.3f} | {row['auc']:.3f} |")
+                    print(
+                        f"| {name} | {result['texts']} | {order} | {row['changed']:.1%} | {row['drop']:.3f} "
+                        f"| {row['auc']:.3f} |"
+                    )
                 ratio = result["top-1 attributed"]["changed"] / max(result["random"]["changed"], 1e-9)
                 print(f"|  |  | ratio top-1 / random | {ratio:.1f}× |  |  |")
             sst = sst2_dev(args.data)[:200]
-            tokens = statistics.mean(len(p["explanation"]) for p in await classify(client, "sentiment", sst, explain=True))
+            explained = await classify(client, "sentiment", sst, explain=True)
+            tokens = statistics.mean(len(p["explanation"]) for p in explained)
             cost = await explain_cost(client, sst)
             print(
                 f"\ncost, sentiment, one SST-2 dev text a request (mean {tokens:.1f} tokens), median of {len(sst)}: "
-                f"{cost['plain']:.2f} ms plain, {cost['explain']:.2f} ms with explain ({cost['explain'] / cost['plain']:.1f}×)"
+                f"{cost['plain']:.2f} ms plain, {cost['explain']:.2f} ms with explain "
+                f"({cost['explain'] / cost['plain']:.1f}×)"
             )
 
 
@@ -159,7 +181,5 @@ if __name__ == "__main__":
     parser.add_argument("--seed", type=int, default=0)
     arguments = parser.parse_args()
     if arguments.metrics_dir is None:
-        import tempfile
-
         arguments.metrics_dir = tempfile.mkdtemp(prefix="seqserve-faithfulness-")
     sys.exit(asyncio.run(main(arguments)))
