@@ -86,6 +86,11 @@ class DynamicBatcher(Generic[Item, Result]):
     def depth(self) -> int:
         return self._queue.qsize()
 
+    @property
+    def capacity(self) -> int:
+        """Most items the queue holds: a submission larger than this can never be accepted."""
+        return self._max_queue
+
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self.run())
 

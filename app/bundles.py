@@ -19,7 +19,7 @@ from app.config import Settings
 from app.metrics import Metrics
 from app.predictions import prediction_payload
 from model.manifest import BundleError
-from model.runtime import BundleRunner, load_bundle
+from model.runtime import BundleRunner, Occlusion, load_bundle
 
 log = logging.getLogger("seqserve.bundles")
 
@@ -29,7 +29,7 @@ WARMUP_TEXT = "show me flights from boston to denver on monday morning , please"
 @dataclass(eq=False)
 class ServedBundle:
     runner: BundleRunner
-    batcher: DynamicBatcher[str, dict[str, Any]]
+    batcher: DynamicBatcher[str | Occlusion, Any]
     max_batch_size: int
 
     @property
@@ -96,7 +96,7 @@ def load_served_bundles(settings: Settings, metrics: Metrics) -> dict[str, Serve
 
 def make_batcher(
     runner: BundleRunner, settings: Settings, batch_size: int, metrics: Metrics
-) -> DynamicBatcher[str, dict[str, Any]]:
+) -> DynamicBatcher[str | Occlusion, Any]:
     name = runner.manifest.name
     batch_hist = metrics.batch_size.labels(name)
     seconds_hist = metrics.inference_seconds.labels(name)
@@ -107,8 +107,15 @@ def make_batcher(
         batch_hist.observe(size)
         seconds_hist.observe(seconds)
 
-    def predict(texts: list[str]) -> list[dict[str, Any]]:
-        return [prediction_payload(text, prediction) for text, prediction in zip(texts, runner.predict(texts))]
+    def predict(items: list[str | Occlusion]) -> list[Any]:
+        """Payloads for texts; an occluded variant (only in batches with an explained request) gets its
+        answer head's probabilities, which the request turns into attributions."""
+        if any(type(item) is Occlusion for item in items):
+            return [
+                answer if isinstance(item, Occlusion) else prediction_payload(item, answer)  # type: ignore[arg-type]
+                for item, answer in zip(items, runner.predict_with_occlusions(items))
+            ]
+        return [prediction_payload(text, prediction) for text, prediction in zip(items, runner.predict(items))]  # type: ignore[arg-type]
 
     return DynamicBatcher(
         predict,

@@ -38,6 +38,9 @@ class Settings(BaseSettings):
     max_text_chars: int = Field(2000, ge=1)
     max_texts: int = Field(64, ge=1)
     max_body_bytes: int = Field(1 << 20, ge=1024)
+    explain_max_tokens: int = Field(
+        64, ge=1, description="longest text, in tokens, that `explain` accepts (it costs one forward a token)"
+    )
     request_timeout_s: float = Field(10.0, gt=0)
     drain_delay_s: float = Field(
         0.0,

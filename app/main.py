@@ -21,6 +21,7 @@ from app.drain_notice import DrainNotice
 from app.errors import register_error_handlers
 from app.metrics import Metrics, server_metrics_dir
 from app.middleware import OneLineStartupErrors, RequestMetrics, StartupRefused
+from app.pages import register_pages
 from app.routes import ServiceState, register_routes
 from app.schemas import classify_request_model, classify_request_schema
 from model.manifest import BundleError
@@ -48,10 +49,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         summary="BiLSTM sentiment and slot-tagging models behind one batched endpoint",
         lifespan=lifespan,
+        docs_url=None,  # FastAPI's pages load their scripts from public CDNs; app.pages serves them itself
+        redoc_url=None,
     )
     app.state.service = state
     register_error_handlers(app)
     register_routes(app, state)
+    register_pages(app)
 
     def observe(route: str, method: str, status: int, seconds: float) -> None:
         if state.metrics is not None:

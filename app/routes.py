@@ -21,6 +21,7 @@ from app.batching import BatcherClosed, Overloaded
 from app.bundles import ServedBundle
 from app.config import Settings
 from app.drain_notice import DrainNotice
+from app.explanations import attach_explanations, plan_explanations
 from app.metrics import Metrics
 from app.schemas import (
     BatchResponse,
@@ -74,7 +75,10 @@ def register_routes(app: FastAPI, state: ServiceState) -> None:
         parsed = parse_request(body, state.request_model)
         texts = [parsed.text] if parsed.text is not None else parsed.texts
         bundles = select_bundles(state, parsed.models)
-        per_bundle = await predict_all(state, bundles, texts, request, started)
+        if parsed.explain:
+            per_bundle = await predict_explained(state, bundles, texts, parsed.text is None, request, started)
+        else:
+            per_bundle = await predict_all(state, [(bundle, texts) for bundle in bundles], request, started)
         versions = {bundle.name: bundle.version for bundle in bundles}
         results = [
             {"text": text, "predictions": {bundle.name: outputs[i] for bundle, outputs in zip(bundles, per_bundle)}}
@@ -197,15 +201,26 @@ def select_bundles(state: ServiceState, names: Sequence[str] | None) -> list[Ser
     return [state.bundles[name] for name in dict.fromkeys(names)]
 
 
-async def predict_all(
-    state: ServiceState, bundles: list[ServedBundle], texts: list[str], request: Request, started: float
+async def predict_explained(
+    state: ServiceState, bundles: list[ServedBundle], texts: list[str], many: bool, request: Request, started: float
 ) -> list[list[Any]]:
-    """Submit every text to every bundle, then wait for all answers, the client leaving, or the deadline."""
+    """Each bundle gets the texts and their occluded variants; answers come back with `explanation`."""
+    fields = [f"texts.{index}" for index in range(len(texts))] if many else ["text"]
+    limit = state.settings.explain_max_tokens
+    plans = [plan_explanations(bundle, texts, fields, limit) for bundle in bundles]
+    answers = await predict_all(state, [(bundle, plan.items) for bundle, plan in zip(bundles, plans)], request, started)
+    return [attach_explanations(bundle, texts, plan, answer) for bundle, plan, answer in zip(bundles, plans, answers)]
+
+
+async def predict_all(
+    state: ServiceState, work: list[tuple[ServedBundle, Sequence[Any]]], request: Request, started: float
+) -> list[list[Any]]:
+    """Submit each bundle its items, then wait for all answers, the client leaving, or the deadline."""
     futures: list[list[asyncio.Future]] = []
-    queued_behind = max((bundle.batcher.depth - bundle.max_batch_size for bundle in bundles), default=0)
+    queued_behind = max((bundle.batcher.depth - bundle.max_batch_size for bundle, _ in work), default=0)
     try:
-        for bundle in bundles:
-            futures.append(bundle.batcher.submit(texts))
+        for bundle, items in work:
+            futures.append(bundle.batcher.submit(items))
     except (Overloaded, BatcherClosed) as exc:
         for future in (future for group in futures for future in group):
             future.cancel()  # what one bundle accepted before another refused
@@ -234,8 +249,11 @@ async def predict_all(
         state.count_rejection("disconnected" if gone else "timeout")
         raise errors.timed_out(state.settings.request_timeout_s)
     flat = everything.result()
-    count = len(texts)
-    return [flat[i * count : (i + 1) * count] for i in range(len(bundles))]
+    answers, position = [], 0
+    for _, items in work:
+        answers.append(flat[position : position + len(items)])
+        position += len(items)
+    return answers
 
 
 async def wait_for_disconnect(request: Request) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, create_model
 
 from app.config import Settings
 
@@ -25,6 +25,7 @@ class ClassifyRequestBase(BaseModel):
             "examples": [
                 {"text": EXAMPLE_TEXT},
                 {"texts": ["what a wonderful, moving film", EXAMPLE_TEXT], "models": ["sentiment"]},
+                {"text": "what a wonderful, moving film", "models": ["sentiment"], "explain": True},
             ]
         },
     )
@@ -47,6 +48,14 @@ def classify_request_model(settings: Settings) -> type[ClassifyRequestBase]:
             Field(None, min_length=1, max_length=settings.max_texts, description="several texts, answered in order"),
         ),
         models=(list[name], Field(None, min_length=1, max_length=16, description="bundle names; default: all loaded")),
+        explain=(
+            StrictBool,
+            Field(
+                False,
+                description="add each token's attribution to every prediction (`explanation`); costs about one "
+                f"forward a token; texts of at most {settings.explain_max_tokens} tokens",
+            ),
+        ),
     )
 
 
@@ -54,15 +63,30 @@ def classify_request_schema(model: type[ClassifyRequestBase]) -> dict[str, Any]:
     """The JSON schema of the request as the service enforces it: exactly one of `text` and `texts`."""
     schema = model.model_json_schema()
     for field in schema["properties"].values():
-        field.pop("default", None)
+        if field.get("default", False) is None:  # None means "not given", not a value one may send
+            field.pop("default")
     schema["oneOf"] = [{"required": ["text"]}, {"required": ["texts"]}]
     return schema
+
+
+class TokenAttribution(BaseModel):
+    text: str
+    start: int = Field(description="character offset into the text as sent")
+    end: int
+    attribution: float = Field(
+        description="drop of the predicted label's probability (classifier: the label; tagger: the intent) "
+        "when this token is masked to the unknown word; larger = pushed the answer more"
+    )
+
+
+EXPLANATION = Field(None, description="one entry per token; only when the request sets `explain`")
 
 
 class ClassScores(BaseModel):
     label: str
     score: float = Field(description="probability of `label`")
     scores: dict[str, float] = Field(description="probability of every class")
+    explanation: list[TokenAttribution] = EXPLANATION
 
 
 class IntentLabel(BaseModel):
@@ -90,6 +114,7 @@ class TaggerResult(BaseModel):
     intent: IntentLabel
     tokens: list[TokenTag]
     slots: list[SlotSpan]
+    explanation: list[TokenAttribution] = EXPLANATION
 
 
 Prediction = ClassScores | TaggerResult

@@ -15,7 +15,7 @@ import torch
 from tokenizers import Tokenizer
 
 from model.manifest import BundleError, BundleManifest, read_manifest, verify_files
-from model.text import ModelInputs, encode_texts, load_tokenizer, pad_batch
+from model.text import ModelInputs, encode_texts, load_tokenizer, occlude, pad_batch
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +35,20 @@ class TaggerPrediction:
 
 
 Prediction = ClassifierPrediction | TaggerPrediction
+
+
+@dataclass(frozen=True, slots=True)
+class Occlusion:
+    """A text with one token masked to the unknown word: one variant of an occlusion explanation.
+
+    Its answer is the probability of every class (classifier) or intent (tagger), in label order.
+    """
+
+    text: str
+    token: int  # index into the text's tokens
+
+    def __len__(self) -> int:
+        return len(self.text)  # the batcher's size of an item, as for a plain text
 
 
 class BundleRunner:
@@ -78,6 +92,36 @@ class BundleRunner:
         if self.is_tagger:
             return self._tagger_predictions(outputs, [enc.offsets for enc in encoded])
         return self._classifier_predictions(outputs[0])
+
+    def predict_with_occlusions(self, items: Sequence[str | Occlusion]) -> list[Prediction | list[float]]:
+        """One forward for plain texts and occluded variants together (a batch mixes requests).
+
+        Plain texts get their usual prediction; each occlusion gets its answer head's probabilities.
+        Every distinct text is tokenised once, however many of its variants the batch holds.
+        """
+        texts = [item if isinstance(item, str) else item.text for item in items]
+        unique = list(dict.fromkeys(texts))
+        by_text = dict(zip(unique, encode_texts(self.tokenizer, unique)))
+        encoded = [by_text[text] for text in texts]
+        inputs = pad_batch(encoded, texts, self.manifest.max_word_chars if self.is_tagger else None)
+        masked = [row for row, item in enumerate(items) if isinstance(item, Occlusion)]
+        occlude(inputs, masked, [items[row].token for row in masked])  # type: ignore[union-attr]
+        with torch.inference_mode():
+            outputs = self.forward(inputs)
+        plain = [row for row, item in enumerate(items) if isinstance(item, str)]
+        answers: list[Prediction | list[float]] = [[] for _ in items]
+        for row, probs in zip(masked, outputs[0][masked].cpu().tolist()):
+            answers[row] = probs
+        if plain:
+            rows = torch.as_tensor(plain, device=outputs[0].device)
+            chosen = tuple(output.index_select(0, rows) for output in outputs)
+            if self.is_tagger:
+                predictions = self._tagger_predictions(chosen, [encoded[row].offsets for row in plain])
+            else:
+                predictions = self._classifier_predictions(chosen[0])
+            for row, prediction in zip(plain, predictions):
+                answers[row] = prediction
+        return answers
 
     def forward(self, inputs: ModelInputs) -> tuple[torch.Tensor, ...]:
         """The module's raw outputs for one padded batch (classifier: (probs,); tagger: (intents, tags, probs))."""

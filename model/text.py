@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from tokenizers import Tokenizer
 
-from model.manifest import PAD_ID
+from model.manifest import PAD_ID, UNK_ID
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +90,17 @@ def pad_batch(
         grid[real] = np.frombuffer(raw, dtype=np.uint8).reshape(-1, word_chars)
         chars = torch.from_numpy(grid).long()
     return ModelInputs(torch.from_numpy(ids), torch.from_numpy(lengths), chars)
+
+
+def occlude(inputs: ModelInputs, rows: Sequence[int], tokens: Sequence[int]) -> None:
+    """Mask token `tokens[k]` of row `rows[k]` to the unknown word, in place: [UNK] id and, for a tagger,
+    no bytes, so neither the word nor its spelling reaches the model (an occlusion explanation's variant)."""
+    if not rows:
+        return
+    index = (torch.as_tensor(rows), torch.as_tensor(tokens))
+    inputs.ids[index] = UNK_ID
+    if inputs.chars is not None:
+        inputs.chars[index] = 0
 
 
 def bio_allowed(previous: str | None, tag: str) -> bool:

@@ -39,6 +39,10 @@ async def error_of(response: httpx.Response, status: int) -> dict:
         ({"text": "a", "models": []}, "models"),
         ({"text": "a", "models": "atis"}, "models"),
         ({"text": "a", "model": ["atis"]}, "model"),
+        ({"text": "a", "explain": "yes"}, "explain"),
+        ({"text": "a", "explain": 1}, "explain"),
+        ({"text": "a", "explain": None}, "explain"),
+        ({"text": "a", "explain": [True]}, "explain"),
     ],
 )
 async def test_invalid_request_names_the_field(client: httpx.AsyncClient, body: dict, field: str) -> None:

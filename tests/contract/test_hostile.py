@@ -27,6 +27,12 @@ HOSTILE = [
     pytest.param(json.dumps({"texts": ["a"] * 10_000}).encode(), 422, "invalid_field", "texts", id="10000-texts"),
     pytest.param(b'{"text": "\\udc00 lone low surrogate"}', 422, "invalid_field", "text", id="lone-surrogate"),
     pytest.param(b'{"text": "a"}' + b" " * MEBIBYTE, 413, "payload_too_large", "body", id="padded-over-1MiB"),
+    pytest.param(b'{"text": "a", "explain": {"$ne": false}}', 422, "invalid_field", "explain", id="explain-object"),
+    pytest.param(b'{"text": "a", "explain": "true"}', 422, "invalid_field", "explain", id="explain-string"),
+    pytest.param(
+        json.dumps({"texts": ["word " * 400] * 64, "explain": True}).encode(), 422, "invalid_field", "texts.0",
+        id="explain-64-long-texts",
+    ),
 ]
 
 

@@ -25,6 +25,16 @@ async def test_request_larger_than_the_queue_gets_503_with_retry_after(tmp_path)
         assert (await client.post("/classify", json={"text": "good"})).status_code == 200
 
 
+async def test_explained_variants_count_against_the_queue_bound(tmp_path) -> None:
+    async with inprocess_client(settings(tmp_path, max_queue=4)) as client:
+        fits = await client.post("/classify", json={"text": "good film", "explain": True})  # 1 text + 2 variants
+        assert fits.status_code == 200 and len(fits.json()["predictions"]["sentiment"]["explanation"]) == 2
+        response = await client.post("/classify", json={"text": "a very good film", "explain": True})  # 1 + 4
+        assert response.status_code == 422
+        assert response.json()["error"]["field"] == "explain"
+        assert "5 forwards" in response.json()["error"]["message"]
+
+
 async def test_request_past_its_timeout_gets_504(tmp_path) -> None:
     async with inprocess_client(settings(tmp_path, request_timeout_s=1e-9)) as client:
         response = await client.post("/classify", json={"text": "good"})

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import httpx
 import pytest
 
@@ -38,3 +40,16 @@ async def test_openapi_documents_classify_with_examples(client: httpx.AsyncClien
     assert schema["examples"]
     assert {"200", "400", "413", "422", "503", "504"} <= set(operation["responses"])
     assert (await client.get("/docs")).status_code == 200
+
+
+@pytest.mark.parametrize("path", ["/", "/docs", "/redoc"])
+async def test_pages_load_everything_from_this_server_under_a_strict_policy(client: httpx.AsyncClient, path: str) -> None:
+    response = await client.get(path)
+    assert response.status_code == 200 and response.headers["content-type"].startswith("text/html")
+    policy = response.headers["content-security-policy"]
+    assert "default-src 'none'" in policy and "script-src 'self';" in policy
+    assert "<script>" not in response.text and "http" not in response.text  # no inline script, no other host
+    assets = re.findall(r'(?:src|href)="(/(?:static|docs-assets)/[^"]+)"', response.text)
+    assert assets
+    for asset in assets:
+        assert (await client.get(asset)).status_code == 200, asset
