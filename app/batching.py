@@ -34,7 +34,6 @@ class BatcherClosed(Exception):
 @dataclass(slots=True, eq=False)
 class Job(Generic[Item]):
     item: Item
-    size: int
     future: asyncio.Future = field(repr=False)
     enqueued: float = 0.0  # perf_counter() at submit
 
@@ -59,22 +58,18 @@ class DynamicBatcher(Generic[Item, Result]):
         max_batch_size: int,
         max_queue: int,
         max_wait_s: float = 0.0,
-        size_of: Callable[[Item], int] = len,  # type: ignore[assignment]
-        split_overhead: int = 0,
         observer: BatchObserver | None = None,
         name: str = "model",
     ) -> None:
         """`predict` runs in a dedicated thread, one batch at a time, and returns one result per item.
 
-        `split_overhead` (in `size_of` units) is what one extra forward costs compared with padding;
-        a batch is split in two by length when that saves more padding than it (0: never split).
+        Batches are never split by length: packed LSTMs skip padding, so a batch run whole costs no more
+        than its parts (measured on the CPU when a split option existed; it never paid).
         """
         self._predict = predict
         self._max_batch = max_batch_size
         self._max_queue = max_queue
         self._max_wait_s = max_wait_s
-        self._size_of = size_of
-        self._split_overhead = split_overhead
         self._observer = observer or BatchObserver()
         self._queue: asyncio.Queue = asyncio.Queue()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"seqserve-{name}")
@@ -102,7 +97,7 @@ class DynamicBatcher(Generic[Item, Result]):
             raise Overloaded()
         loop = asyncio.get_running_loop()
         now = time.perf_counter()
-        jobs = [Job(item, self._size_of(item), loop.create_future(), now) for item in items]
+        jobs = [Job(item, loop.create_future(), now) for item in items]
         for job in jobs:
             self._queue.put_nowait(job)
         self._observer.on_queue(self._queue.qsize())
@@ -153,20 +148,19 @@ class DynamicBatcher(Generic[Item, Result]):
         if not jobs:
             return
         loop = asyncio.get_running_loop()
-        for group in split_by_length(jobs, self._split_overhead):
-            started = time.perf_counter()
-            for job in group:
-                self._observer.on_wait(started - job.enqueued)
-            try:
-                results = await loop.run_in_executor(self._executor, self._predict, [job.item for job in group])
-            except Exception:
-                log.exception("batch of %d failed; retrying its items one by one", len(group))
-                await self._run_one_by_one(group)
-                continue
-            self._observer.on_batch(len(group), time.perf_counter() - started)
-            for job, result in zip(group, results, strict=True):
-                if not job.future.done():
-                    job.future.set_result(result)
+        started = time.perf_counter()
+        for job in jobs:
+            self._observer.on_wait(started - job.enqueued)
+        try:
+            results = await loop.run_in_executor(self._executor, self._predict, [job.item for job in jobs])
+        except Exception:
+            log.exception("batch of %d failed; retrying its items one by one", len(jobs))
+            await self._run_one_by_one(jobs)
+            return
+        self._observer.on_batch(len(jobs), time.perf_counter() - started)
+        for job, result in zip(jobs, results, strict=True):
+            if not job.future.done():
+                job.future.set_result(result)
 
     async def _run_one_by_one(self, jobs: list[Job]) -> None:
         """One bad item fails alone; its batch-mates still get answers."""
@@ -181,24 +175,3 @@ class DynamicBatcher(Generic[Item, Result]):
             if not job.future.done():
                 job.future.set_result(result)
 
-
-def split_by_length(jobs: list[Job], overhead: int) -> list[list[Job]]:
-    """Group a batch by length to limit padding: one group, or two when the split pays for itself.
-
-    Cost model of one forward: `overhead + rows × longest`. The best single cut of the length-sorted
-    batch is taken only if it beats running the batch whole. Packed LSTMs skip padding, so only the
-    layers around them pay for it; that is why one cut is enough and small batches never split.
-    """
-    if overhead <= 0 or len(jobs) < 4:
-        return [jobs]
-    ordered = sorted(jobs, key=lambda job: job.size)
-    sizes = [job.size for job in ordered]
-    whole = overhead + len(sizes) * sizes[-1]
-    best_cost, best_cut = whole, 0
-    for cut in range(1, len(sizes)):
-        cost = 2 * overhead + cut * sizes[cut - 1] + (len(sizes) - cut) * sizes[-1]
-        if cost < best_cost:
-            best_cost, best_cut = cost, cut
-    if best_cut == 0:
-        return [jobs]
-    return [ordered[:best_cut], ordered[best_cut:]]

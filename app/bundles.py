@@ -122,7 +122,6 @@ def make_batcher(
         max_batch_size=batch_size,
         max_queue=settings.queue_size_for(runner.device),
         max_wait_s=settings.max_wait_ms / 1000,
-        # no split_overhead: splitting a batch by length never paid on the CPU (packed LSTMs skip padding)
         observer=BatchObserver(on_batch=on_batch, on_queue=depth_gauge.set, on_wait=wait_hist.observe),
         name=name,
     )

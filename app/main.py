@@ -22,8 +22,9 @@ from app.errors import register_error_handlers
 from app.metrics import Metrics, server_metrics_dir
 from app.middleware import OneLineStartupErrors, RequestMetrics, StartupRefused
 from app.pages import register_pages
-from app.routes import ServiceState, register_routes
+from app.routes import register_routes
 from app.schemas import classify_request_model, classify_request_schema
+from app.state import ServiceState
 from model.manifest import BundleError
 
 log = logging.getLogger("seqserve")

@@ -8,7 +8,7 @@ import threading
 import pytest
 
 from app import batching
-from app.batching import BatchObserver, BatcherClosed, DynamicBatcher, Job, Overloaded, split_by_length
+from app.batching import BatchObserver, BatcherClosed, DynamicBatcher, Overloaded
 
 pytestmark = pytest.mark.anyio
 
@@ -164,27 +164,6 @@ async def test_extra_wait_only_after_a_batch_of_several(monkeypatch: pytest.Monk
     await asyncio.gather(*lone, *pair, *after_pair)
     assert sleeps == [0.005]
     await batcher.close()
-
-
-def job(size: int) -> Job:
-    return Job(item=str(size), size=size, future=None)  # type: ignore[arg-type]
-
-
-def test_split_by_length_keeps_a_uniform_batch_whole() -> None:
-    jobs = [job(10) for _ in range(8)]
-    assert split_by_length(jobs, overhead=50) == [jobs]
-
-
-def test_split_by_length_cuts_off_a_long_tail_when_padding_costs_more_than_a_forward() -> None:
-    jobs = [job(10) for _ in range(7)] + [job(400)]
-    groups = split_by_length(jobs, overhead=50)
-    assert [[j.size for j in group] for group in groups] == [[10] * 7, [400]]
-
-
-def test_split_by_length_is_off_with_zero_overhead_and_for_tiny_batches() -> None:
-    skewed = [job(10), job(10), job(10), job(400)]
-    assert split_by_length(skewed, overhead=0) == [skewed]
-    assert split_by_length(skewed[:3], overhead=50) == [skewed[:3]]
 
 
 async def test_an_error_outside_predict_fails_that_batch_and_the_loop_goes_on() -> None:

@@ -1,0 +1,33 @@
+"""ServiceState: what the handlers and the lifespan share on one app (settings, bundles, metrics, readiness)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from app.bundles import ServedBundle
+from app.config import Settings
+from app.drain_notice import DrainNotice
+from app.metrics import Metrics
+from app.schemas import ClassifyRequestBase
+
+
+@dataclass(eq=False)
+class ServiceState:
+    """What the handlers share: settings, loaded bundles, metrics, readiness. Lives on one app."""
+
+    settings: Settings
+    request_model: type[ClassifyRequestBase]
+    request_schema: dict[str, Any]
+    metrics: Metrics | None = None
+    drain_notice: DrainNotice | None = None
+    bundles: dict[str, ServedBundle] = field(default_factory=dict)
+    ready: bool = False
+
+    def accepting_new_clients(self) -> bool:
+        """Ready, and no drain announced: what load balancers ask /readyz."""
+        return self.ready and not (self.drain_notice is not None and self.drain_notice.posted())
+
+    def count_rejection(self, reason: str) -> None:
+        if self.metrics is not None:
+            self.metrics.rejected.labels(reason).inc()
