@@ -67,13 +67,13 @@ def fitted_tokenizer(
     tokenizer = build_tokenizer(texts, min_frequency=config.min_frequency)
     picked = None
     if config.vectors:
-        source = open_vectors(Path(config.vectors))
+        source = open_vectors(config.vectors)
         if source.dim != config.model.embed_dim:
             raise DataError(source.path, None, f"vectors have dimension {source.dim} but --embed-dim is "
                                                f"{config.model.embed_dim} (leave --embed-dim out to follow the vectors)")
         picked = pick_vectors(source, tokenizer, config.vectors_extra)
         tokenizer = with_words(tokenizer, [word for word, _ in picked.extra])
-        log(f"vectors {source.path.name}: {len(picked.known):,} of {picked.training_words:,} training words covered "
+        log(f"vectors {source.label}: {len(picked.known):,} of {picked.training_words:,} training words covered "
             f"({len(picked.known) / max(picked.training_words, 1):.1%}), {len(picked.extra):,} words added")
     tokenizer.no_padding()
     tokenizer.enable_truncation(config.max_seq_len)
