@@ -68,9 +68,11 @@ def fitted_tokenizer(
     picked = None
     if config.vectors:
         source = open_vectors(config.vectors)
-        if source.dim != config.model.embed_dim:
-            raise DataError(source.path, None, f"vectors have dimension {source.dim} but --embed-dim is "
-                                               f"{config.model.embed_dim} (leave --embed-dim out to follow the vectors)")
+        dim = config.model.embed_dim
+        if dim < source.dim or (dim > source.dim and config.freeze_vectors):
+            raise DataError(source.path, None, f"vectors have dimension {source.dim} but --embed-dim is {dim} "
+                                               "(leave --embed-dim out to follow the vectors, or give a larger one "
+                                               "without --freeze-vectors: the vectors fill its first columns)")
         picked = pick_vectors(source, tokenizer, config.vectors_extra)
         tokenizer = with_words(tokenizer, [word for word, _ in picked.extra])
         log(f"vectors {source.label}: {len(picked.known):,} of {picked.training_words:,} training words covered "

@@ -222,14 +222,16 @@ def pick_vectors(source: VectorSource, tokenizer: Tokenizer, extra: int) -> Pick
 def start_embedding(embedding: nn.Embedding, tokenizer: Tokenizer, picked: PickedVectors, freeze: bool) -> None:
     """Copy the picked vectors into their words' rows. Words without a vector start random at the
     vectors' scale (not N(0, 1), which would dwarf them) and [PAD] at zero; `freeze` keeps the whole
-    matrix as it starts, so extra words stay in the same space as the words training sees."""
+    matrix as it starts, so extra words stay in the same space as the words training sees. An embedding
+    wider than the vectors gets them in its first columns: the others start random, a small trainable
+    embedding beside the pretrained one."""
     vocabulary = tokenizer.get_vocab()
     rows = [*picked.known.items(), *picked.extra]
     with torch.no_grad():
         if rows:
             values = torch.from_numpy(np.stack([vector for _, vector in rows]))
             embedding.weight.normal_(0.0, float(values.std()))
-            embedding.weight[torch.tensor([vocabulary[word] for word, _ in rows])] = values
+            embedding.weight[torch.tensor([vocabulary[word] for word, _ in rows]), :values.shape[1]] = values
         embedding.weight[PAD_ID] = 0.0
     embedding.weight.requires_grad_(not freeze)
 

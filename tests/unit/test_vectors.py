@@ -139,14 +139,29 @@ def test_frozen_vectors_are_inside_the_exported_bundle(tmp_path: Path) -> None:
     assert weight[tokenizer.token_to_id("good")].tolist() == [0.25, 0.5, 0.75, 1.0]
 
 
-def test_embed_dim_other_than_the_vectors_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize("options", [["--embed-dim", "3"], ["--embed-dim", "8", "--freeze-vectors"]])
+def test_embed_dim_narrower_than_the_vectors_or_wider_and_frozen_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], options: list[str]
+) -> None:
     data = tmp_path / "train.csv"
     data.write_text("text,label\ngood,1\nbad,0\n")
     vectors = write_vectors(tmp_path / "glove.txt")
     assert main(["classifier", "--train", str(data), "--dev", str(data), "--out", str(tmp_path / "o"),
-                 "--vectors", str(vectors), "--embed-dim", "8"]) == 2
-    assert capsys.readouterr().err == (f"error: {vectors}: vectors have dimension 4 but --embed-dim is 8 (leave "
-                                       "--embed-dim out to follow the vectors)\n")
+                 "--vectors", str(vectors), *options]) == 2
+    assert capsys.readouterr().err == (
+        f"error: {vectors}: vectors have dimension 4 but --embed-dim is {options[1]} (leave --embed-dim out to "
+        "follow the vectors, or give a larger one without --freeze-vectors: the vectors fill its first columns)\n")
+
+
+def test_wider_embedding_gets_the_vectors_in_its_first_columns(tmp_path: Path) -> None:
+    tokenizer = build_tokenizer(["the film was good", "paris was nice"])
+    picked = pick_vectors(open_vectors(write_vectors(tmp_path / "glove.txt")), tokenizer, extra=0)
+    model = BiLSTMClassifier(tokenizer.get_vocab_size(), 2, embed_dim=6, hidden_size=4)
+    start_embedding(model.embed, tokenizer, picked, freeze=False)
+    weight = model.embed.weight
+    assert weight[tokenizer.token_to_id("good"), :4].tolist() == [0.25, 0.5, 0.75, 1.0]
+    assert weight[:, 4:].abs().sum() > 0 and weight.requires_grad  # the 2 extra columns start random, trainable
+    assert not weight[PAD_ID].any()
 
 
 def test_vector_options_without_vectors_are_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
