@@ -19,7 +19,6 @@ from app import errors
 from app.batching import BatcherClosed, Overloaded
 from app.bundles import ServedBundle
 from app.config import Settings
-from app.state import ServiceState
 from app.explanations import attach_explanations, plan_explanations
 from app.schemas import (
     BatchResponse,
@@ -29,6 +28,7 @@ from app.schemas import (
     ModelsResponse,
     SingleResponse,
 )
+from app.state import ServiceState
 
 JSON = "application/json"
 

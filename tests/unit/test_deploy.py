@@ -24,7 +24,6 @@ K8S = REPO / "deploy" / "k8s"
 SWARM = REPO / "deploy" / "swarm"
 OVERLAYS = sorted(path.name for path in (K8S / "overlays").iterdir())
 KUBERNETES_VERSION = "1.30.0"  # the oldest release still maintained upstream when this was written
-ENV = {name: int(value) for name, value in (("SEQSERVE_DRAIN_DELAY_S", 5), ("SEQSERVE_REQUEST_TIMEOUT_S", 10))}
 
 APP_PATHS = {getattr(route, "path", "") for route in create_app(Settings()).routes}
 COMPOSE = yaml.safe_load((REPO / "docker-compose.yml").read_text())
