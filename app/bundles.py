@@ -17,9 +17,10 @@ import torch
 from app.batching import BatchObserver, DynamicBatcher
 from app.config import Settings
 from app.metrics import Metrics
+from app.placement import keep_fp32_exact, prepare_for_cuda
 from app.predictions import prediction_payload
 from model.manifest import BundleError
-from model.runtime import BundleRunner, Occlusion, load_bundle
+from model.runtime import BundleRunner, LoadedBundle, Occlusion, load_bundle
 
 log = logging.getLogger("seqserve.bundles")
 
@@ -28,9 +29,10 @@ WARMUP_TEXT = "show me flights from boston to denver on monday morning , please"
 
 @dataclass(eq=False)
 class ServedBundle:
-    runner: BundleRunner
+    runner: LoadedBundle
     batcher: DynamicBatcher[str | Occlusion, Any]
     max_batch_size: int
+    half: bool
 
     @property
     def name(self) -> str:
@@ -50,7 +52,7 @@ class ServedBundle:
             "metrics": manifest.metrics,
             "parameters": manifest.parameters,
             "device": str(self.runner.device),
-            "half": self.runner.half,
+            "half": self.half,
             "max_batch_size": self.max_batch_size,
             "gpu_memory_bytes": gpu_memory_bytes(self.runner),
         }
@@ -78,15 +80,20 @@ def bundle_dirs(model_dir: Path, names: Sequence[str]) -> list[Path]:
 def load_served_bundles(settings: Settings, metrics: Metrics) -> dict[str, ServedBundle]:
     """Load, verify and warm every bundle; raises BundleError on the first one that cannot be served."""
     device = settings.torch_device()
+    half = settings.half and device.type == "cuda"
+    if device.type == "cuda":
+        keep_fp32_exact()
     batch_size = settings.batch_size_for(device)
     served: dict[str, ServedBundle] = {}
     for path in bundle_dirs(settings.model_dir, settings.models):
-        runner = load_bundle(path, device, half=settings.half)
+        runner = load_bundle(path, device)
         if runner.manifest.name != path.name:
             raise BundleError(path.name, f"manifest names the bundle '{runner.manifest.name}', not its folder's name")
+        if device.type == "cuda":
+            prepare_for_cuda(runner, half)
         batcher = make_batcher(runner, settings, batch_size, metrics)
         warm_up(runner, batch_size)
-        served[runner.manifest.name] = ServedBundle(runner, batcher, batch_size)
+        served[runner.manifest.name] = ServedBundle(runner, batcher, batch_size, half)
         manifest = runner.manifest
         metrics.model_loaded.labels(manifest.name, manifest.version, manifest.kind, str(device)).set(1)
         metrics.model_gpu_bytes.labels(manifest.name).set(gpu_memory_bytes(runner))
@@ -95,7 +102,7 @@ def load_served_bundles(settings: Settings, metrics: Metrics) -> dict[str, Serve
 
 
 def make_batcher(
-    runner: BundleRunner, settings: Settings, batch_size: int, metrics: Metrics
+    runner: LoadedBundle, settings: Settings, batch_size: int, metrics: Metrics
 ) -> DynamicBatcher[str | Occlusion, Any]:
     name = runner.manifest.name
     batch_hist = metrics.batch_size.labels(name)

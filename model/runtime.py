@@ -7,14 +7,14 @@ figures in a bundle's report are the figures of the artefact that is served.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from tokenizers import Tokenizer
 
-from model.manifest import BundleError, BundleManifest, read_manifest, verify_files
+from model.manifest import BundleError, BundleManifest, Labels, read_manifest, verify_files
 from model.text import ModelInputs, encode_texts, load_tokenizer, occlude, pad_batch
 
 
@@ -52,41 +52,33 @@ class Occlusion:
 
 
 class BundleRunner:
-    """A model (eager or TorchScript) with its tokenizer and labels, placed on one device.
+    """A model (eager or TorchScript) with its tokenizer and labels, on one device.
 
     `predict` tokenises, pads into one batch, copies it to the device once and turns outputs into labels.
+    Training evaluates the eager model through this class and the service serves the exported one, so
+    both decode alike. How a batch reaches the device is `copy_inputs`; the service swaps in its own.
     """
 
     def __init__(
         self,
-        manifest: BundleManifest,
         tokenizer: Tokenizer,
         module: torch.nn.Module | torch.jit.ScriptModule,
-        device: torch.device,
-        half: bool = False,
+        labels: Labels,
+        max_word_chars: int | None,
+        device: torch.device = torch.device("cpu"),
     ) -> None:
-        self.manifest = manifest
         self.tokenizer = tokenizer
+        self.labels = labels
+        self.max_word_chars = max_word_chars  # a tagger's bytes per word; None for a classifier
         self.device = device
-        self.half = half and device.type == "cuda"
-        module = module.to(device)
-        if self.half:
-            module = module.half()
-        self.module = module.eval()
-        self._staging: torch.Tensor | None = None  # pinned host buffer for CUDA copies, grown as needed
-        if device.type == "cuda":
-            compact_lstm_weights(self.module)
-            if not self.half:
-                # cuDNN runs fp32 LSTMs and convolutions in TF32 by default: probabilities then drift ~1e-3
-                # from the CPU's and from what export recorded. fp32 here means fp32; SEQSERVE_HALF is the
-                # setting that trades precision for speed.
-                torch.backends.cudnn.allow_tf32 = False
+        self.module = module.to(device).eval()
+        self.copy_inputs: Callable[[ModelInputs], tuple[torch.Tensor, torch.Tensor | None]] = self._plain_copy
 
     def predict(self, texts: Sequence[str]) -> list[Prediction]:
         if not texts:
             return []
         encoded = encode_texts(self.tokenizer, texts)
-        inputs = pad_batch(encoded, texts, self.manifest.max_word_chars if self.is_tagger else None)
+        inputs = pad_batch(encoded, texts, self.max_word_chars)
         with torch.inference_mode():
             outputs = self.forward(inputs)
         if self.is_tagger:
@@ -103,7 +95,7 @@ class BundleRunner:
         unique = list(dict.fromkeys(texts))
         by_text = dict(zip(unique, encode_texts(self.tokenizer, unique)))
         encoded = [by_text[text] for text in texts]
-        inputs = pad_batch(encoded, texts, self.manifest.max_word_chars if self.is_tagger else None)
+        inputs = pad_batch(encoded, texts, self.max_word_chars)
         masked = [row for row, item in enumerate(items) if isinstance(item, Occlusion)]
         occlude(inputs, masked, [items[row].token for row in masked])  # type: ignore[union-attr]
         with torch.inference_mode():
@@ -125,7 +117,7 @@ class BundleRunner:
 
     def forward(self, inputs: ModelInputs) -> tuple[torch.Tensor, ...]:
         """The module's raw outputs for one padded batch (classifier: (probs,); tagger: (intents, tags, probs))."""
-        ids, chars = self._on_device(inputs)
+        ids, chars = self.copy_inputs(inputs)
         if not self.is_tagger:
             return (self.module(ids, inputs.lengths),)
         assert chars is not None
@@ -133,33 +125,18 @@ class BundleRunner:
 
     @property
     def is_tagger(self) -> bool:
-        return self.manifest.kind == "tagger"
+        return self.labels.slot_tags is not None
 
-    def _on_device(self, inputs: ModelInputs) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """On CUDA: ids and word bytes packed into one pinned host buffer, sent with one async copy.
-
-        Lengths stay on the CPU (packing reads them there). The buffer is reused batch after batch; the
-        previous copy has finished by then, because its outputs were read back before this batch began.
-        """
-        if self.device.type != "cuda":
+    def _plain_copy(self, inputs: ModelInputs) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Ids and word bytes to the device; lengths stay on the CPU (packing reads them there)."""
+        if self.device.type == "cpu":
             return inputs.ids, inputs.chars
-        parts = [inputs.ids] if inputs.chars is None else [inputs.ids, inputs.chars]
-        total = sum(part.numel() for part in parts)
-        if self._staging is None or self._staging.numel() < total:
-            size = max(total, 2 * (0 if self._staging is None else self._staging.numel()))
-            self._staging = torch.empty(size, dtype=torch.int64, pin_memory=True)
-        offset = 0
-        for part in parts:
-            self._staging[offset : offset + part.numel()].copy_(part.reshape(-1))
-            offset += part.numel()
-        on_device = self._staging[:total].to(self.device, non_blocking=True)
-        ids = on_device[: inputs.ids.numel()].view(inputs.ids.shape)
-        chars = None if inputs.chars is None else on_device[inputs.ids.numel() :].view(inputs.chars.shape)
-        return ids, chars
+        chars = None if inputs.chars is None else inputs.chars.to(self.device)
+        return inputs.ids.to(self.device), chars
 
     def _classifier_predictions(self, probs: torch.Tensor) -> list[Prediction]:
         probs = probs.cpu()
-        classes = self.manifest.labels.classes or []
+        classes = self.labels.classes or []
         best_score, best_index = probs.max(dim=1)
         rows = probs.tolist()
         return [
@@ -172,8 +149,8 @@ class BundleRunner:
     ) -> list[Prediction]:
         intent_probs, tags, tag_probs = outputs
         intent_score, intent_index = intent_probs.max(dim=1)
-        intents = self.manifest.labels.intents or []
-        tag_names = self.manifest.labels.slot_tags or []
+        intents = self.labels.intents or []
+        tag_names = self.labels.slot_tags or []
         tag_rows, score_rows = tags.cpu().tolist(), tag_probs.cpu().tolist()
         predictions: list[Prediction] = []
         for row, (intent, score) in enumerate(zip(intent_index.tolist(), intent_score.tolist())):
@@ -190,52 +167,22 @@ class BundleRunner:
         return predictions
 
 
-def compact_lstm_weights(module: torch.nn.Module | torch.jit.ScriptModule) -> None:
-    """Put each LSTM's weights into one contiguous cuDNN buffer, once, at load.
+class LoadedBundle(BundleRunner):
+    """A bundle read from disk and verified: the runner of its module, with the manifest it came with."""
 
-    A scripted LSTM moved to CUDA keeps its weights in separate tensors, and cuDNN then copies them
-    into one buffer on every call (with a "not part of single contiguous chunk" warning). Eager
-    `nn.LSTM.flatten_parameters` does this for eager modules; TorchScript modules need it by hand.
-    """
-    for child in module.modules():
-        if getattr(child, "original_name", type(child).__name__) != "LSTM":
-            continue
-        names = [name for name, _ in child.named_parameters(recurse=False)]
-        weights = [getattr(child, name) for name in _cudnn_weight_order(names)]
-        if not all(weight.is_cuda for weight in weights):
-            continue
-        num_layers = int(child.num_layers)
-        with torch.no_grad():
-            torch._cudnn_rnn_flatten_weight(
-                weights,
-                4,  # weight_ih, weight_hh, bias_ih, bias_hh
-                int(child.input_size),
-                2,  # cuDNN mode for LSTM
-                int(child.hidden_size),
-                0,  # no projection
-                num_layers,
-                bool(child.batch_first),
-                bool(child.bidirectional),
-            )
+    def __init__(
+        self, manifest: BundleManifest, tokenizer: Tokenizer, module: torch.jit.ScriptModule, device: torch.device
+    ) -> None:
+        word_chars = manifest.max_word_chars if manifest.kind == "tagger" else None
+        super().__init__(tokenizer, module, manifest.labels, word_chars, device)
+        self.manifest = manifest
 
 
-def _cudnn_weight_order(names: list[str]) -> list[str]:
-    """nn.LSTM's `_flat_weights_names` order: per layer, forward then reverse, ih/hh weights then biases."""
-    layers = sorted({int(name.split("_l")[1].split("_")[0]) for name in names})
-    ordered: list[str] = []
-    for layer in layers:
-        for suffix in ("", "_reverse"):
-            for kind in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
-                name = f"{kind}_l{layer}{suffix}"
-                if name in names:
-                    ordered.append(name)
-    return ordered
-
-
-def load_bundle(bundle_dir: Path, device: torch.device | str = "cpu", half: bool = False) -> BundleRunner:
+def load_bundle(bundle_dir: Path, device: torch.device | str = "cpu") -> LoadedBundle:
     """Verify a bundle (manifest, checksums, label and vocabulary sizes) and load it with torch.jit.load.
 
-    Never unpickles: TorchScript archives and JSON only. Every failure is one BundleError line.
+    Never unpickles: TorchScript archives and JSON only. Every failure is one BundleError line. On CUDA
+    the recorded example is checked in fp32, so TF32 must be off (the service switches it off at start-up).
     """
     device = torch.device(device)
     manifest = read_manifest(bundle_dir)
@@ -255,16 +202,16 @@ def load_bundle(bundle_dir: Path, device: torch.device | str = "cpu", half: bool
             module = torch.jit.load(str(bundle_dir / manifest.model_file), map_location="cpu")
     except Exception as exc:
         raise BundleError(name, f"'{manifest.model_file}' is not a loadable TorchScript archive ({exc})") from None
-    runner = BundleRunner(manifest, tokenizer, module, device, half)
-    check_output_sizes(runner)
-    check_example(runner, score_tolerance=1e-2 if runner.half else 1e-3 if runner.device.type == "cuda" else 1e-4)
-    return runner
+    bundle = LoadedBundle(manifest, tokenizer, module, device)
+    check_output_sizes(bundle)
+    check_example(bundle, score_tolerance=1e-3 if device.type == "cuda" else 1e-4)
+    return bundle
 
 
-def check_output_sizes(runner: BundleRunner) -> None:
+def check_output_sizes(runner: LoadedBundle) -> None:
     """Run one probe text and check each head has as many outputs as the manifest has labels."""
     manifest = runner.manifest
-    inputs = pad_batch(encode_texts(runner.tokenizer, ["probe"]), ["probe"], manifest.max_word_chars)
+    inputs = pad_batch(encode_texts(runner.tokenizer, ["probe"]), ["probe"], runner.max_word_chars)
     try:
         with torch.inference_mode():
             outputs = runner.forward(inputs)
@@ -281,7 +228,7 @@ def check_output_sizes(runner: BundleRunner) -> None:
             )
 
 
-def check_example(runner: BundleRunner, score_tolerance: float) -> None:
+def check_example(runner: LoadedBundle, score_tolerance: float) -> None:
     """Refuse a bundle whose answer on its recorded example differs from what export recorded."""
     example = runner.manifest.example
     if example is None:

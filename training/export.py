@@ -89,7 +89,7 @@ def export_bundle(
             files={path.name: sha256_file(path) for path in sorted(staging.iterdir())},
             vectors=vectors,
         )
-        eager = BundleRunner(draft, load_tokenizer(staging / TOKENIZER_FILE, max_seq_len), model, torch.device("cpu"))
+        eager = BundleRunner(load_tokenizer(staging / TOKENIZER_FILE, max_seq_len), model, labels, max_word_chars)
         texts = list(parity_texts) or ["example"]
         expected = predict_in_batches(eager, texts)
         labels_, scores = prediction_labels(expected[0])

@@ -11,7 +11,6 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime, timezone
 from pathlib import Path
 
 import torch
@@ -19,7 +18,7 @@ import torch.nn.functional as F
 from tokenizers import Tokenizer
 from torch import Tensor, nn
 
-from model.manifest import MODEL_FILE, PAD_ID, TOKENIZER_FILE, UNK_ID, BundleManifest, Labels, ModelKind
+from model.manifest import PAD_ID, UNK_ID, Labels, ModelKind
 from model.runtime import BundleRunner
 from model.text import EncodedText, encode_texts, pad_batch
 from training.config import TrainConfig
@@ -90,17 +89,11 @@ def with_vectors(
     return model
 
 
-def eager_runner(
-    model: nn.Module, tokenizer: Tokenizer, kind: ModelKind, labels: Labels, config: TrainConfig, device: torch.device
-) -> BundleRunner:
-    """A BundleRunner around the model being trained (the manifest is a draft: no files exist yet)."""
-    manifest = BundleManifest(
-        name="training", kind=kind, version="training", created_at=datetime.now(timezone.utc), labels=labels,
-        vocab_size=tokenizer.get_vocab_size(), max_seq_len=config.max_seq_len,
-        max_word_chars=config.max_word_chars if kind == "tagger" else None,
-        parameters=parameter_count(model), files={MODEL_FILE: "", TOKENIZER_FILE: ""},
-    )
-    return BundleRunner(manifest, tokenizer, model, device)
+def eager_runner(model: nn.Module, tokenizer: Tokenizer, labels: Labels, config: TrainConfig,
+                 device: torch.device) -> BundleRunner:
+    """The model being trained, decoded exactly as its exported bundle will be."""
+    word_chars = config.max_word_chars if labels.slot_tags is not None else None
+    return BundleRunner(tokenizer, model, labels, word_chars, device)
 
 
 def drop_words(ids: Tensor, probability: float, generator: torch.Generator) -> Tensor:
@@ -172,7 +165,7 @@ def run_tagger(config: TrainConfig, log: Callable[[str], object] = print) -> Run
         return slot_loss + F.cross_entropy(intent_logits.float(), intent)
 
     def dev_metrics(model: nn.Module) -> dict[str, float]:
-        runner = eager_runner(model, tokenizer, "tagger", labels, config, device)
+        runner = eager_runner(model, tokenizer, labels, config, device)
         return slot_metrics(dev, predict_slots(runner, dev))
 
     steps = -(-len(train) // config.batch_size)
@@ -180,7 +173,7 @@ def run_tagger(config: TrainConfig, log: Callable[[str], object] = print) -> Run
                             device, log)
     model = members[0].model if len(members) == 1 else TaggerEnsemble([member.model for member in members])
     result = members[0].result
-    predicted = predict_slots(eager_runner(model, tokenizer, "tagger", labels, config, torch.device("cpu")), dev)
+    predicted = predict_slots(eager_runner(model, tokenizer, labels, config, torch.device("cpu")), dev)
     metrics = slot_metrics(dev, predicted)
     unseen = sorted({t for s in dev for t in s.tags} - set(slot_tags)) + sorted({s.intent for s in dev} - set(intents))
     notes = [f"Dev labels never seen in training (always counted wrong): {', '.join(unseen) or 'none'}.",
@@ -233,14 +226,14 @@ def run_classifier(config: TrainConfig, log: Callable[[str], object] = print) ->
         return F.cross_entropy(model.logits(ids, lengths).float(), target)
 
     def dev_metrics(model: nn.Module) -> dict[str, float]:
-        runner = eager_runner(model, tokenizer, "classifier", labels, config, device)
+        runner = eager_runner(model, tokenizer, labels, config, device)
         return {"accuracy": accuracy([e.label for e in dev], predict_labels(runner, dev))}
 
     steps = -(-len(train) // config.batch_size)
     members = train_members(config, new_model, batches, steps, loss, dev_metrics, ("accuracy",), device, log)
     model = members[0].model if len(members) == 1 else ClassifierEnsemble([member.model for member in members])
     result = members[0].result
-    predicted = predict_labels(eager_runner(model, tokenizer, "classifier", labels, config, torch.device("cpu")), dev)
+    predicted = predict_labels(eager_runner(model, tokenizer, labels, config, torch.device("cpu")), dev)
     metrics = {"accuracy": accuracy([e.label for e in dev], predicted)}
     counts = Counter(e.label for e in train)
     notes = ["Training label counts: " + ", ".join(f"{label}: {counts[label]:,}" for label in classes) + ".",

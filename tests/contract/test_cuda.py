@@ -24,12 +24,15 @@ PROBE = """
 import sys, warnings
 import torch
 from pathlib import Path
+from app.placement import keep_fp32_exact, prepare_for_cuda
 from model.runtime import load_bundle
 warnings.simplefilter("always")
+keep_fp32_exact()
 with warnings.catch_warnings(record=True) as caught:
     for half in (False, True):
         if sys.argv[1] == "served":
-            runner = load_bundle(Path(sys.argv[2]), "cuda", half=half)
+            runner = load_bundle(Path(sys.argv[2]), "cuda")
+            prepare_for_cuda(runner, half)
         else:  # the scripted file loaded straight onto the GPU, without compaction
             runner = load_bundle(Path(sys.argv[2]), "cpu")
             runner.module = torch.jit.load(str(Path(sys.argv[2]) / "model.pt"), map_location="cuda")
@@ -75,6 +78,17 @@ async def test_batches_grow_past_32_at_concurrency_256(tmp_path: Path) -> None:
     assert total - buckets['{le="32.0",model="atis"}'] > 0, "no batch held more than 32 texts"
 
 
+def served_on_cuda(bundle: str, half: bool = False):  # noqa: ANN201 (imports stay inside: CUDA only)
+    """The bundle placed as the service places it on the GPU."""
+    from app.placement import keep_fp32_exact, prepare_for_cuda
+    from model.runtime import load_bundle
+
+    keep_fp32_exact()
+    runner = load_bundle(MODEL_DIR / bundle, "cuda")
+    prepare_for_cuda(runner, half)
+    return runner
+
+
 @pytest.mark.parametrize("bundle", ["atis", "snips", "sentiment"])
 def test_cuda_answers_like_the_cpu(bundle: str) -> None:
     """The pinned-buffer copy and compacted weights change nothing: same labels, same probabilities."""
@@ -82,7 +96,7 @@ def test_cuda_answers_like_the_cpu(bundle: str) -> None:
 
     texts = ["show me flights from boston to denver tomorrow", "ok", "a dull , lifeless film", "play jazz"] * 40
     on_cpu = load_bundle(MODEL_DIR / bundle, "cpu").predict(texts)
-    on_gpu = load_bundle(MODEL_DIR / bundle, "cuda").predict(texts)
+    on_gpu = served_on_cuda(bundle).predict(texts)
     for cpu, gpu in zip(on_cpu, on_gpu, strict=True):
         cpu_labels, cpu_scores = prediction_labels(cpu)
         gpu_labels, gpu_scores = prediction_labels(gpu)
@@ -93,12 +107,12 @@ def test_cuda_answers_like_the_cpu(bundle: str) -> None:
 @pytest.mark.parametrize("bundle", ["atis", "snips"])
 def test_half_precision_tags_like_full_precision_on_the_dev_set(bundle: str) -> None:
     """fp16 weights: the same labels for ≥ 99.9 % of dev texts and slot F1 within 0.1 of fp32."""
-    from model.runtime import load_bundle, prediction_labels
+    from model.runtime import prediction_labels
     from training.data import read_tagging
     from training.evaluate import predict_slots, predict_texts, slot_metrics
 
     sentences = read_tagging(DATA_DIR / bundle / "dev", "auto")
-    full, half = load_bundle(MODEL_DIR / bundle, "cuda"), load_bundle(MODEL_DIR / bundle, "cuda", half=True)
+    full, half = served_on_cuda(bundle), served_on_cuda(bundle, half=True)
     texts = [sentence.text for sentence in sentences]
     same = sum(
         prediction_labels(a)[0] == prediction_labels(b)[0]
@@ -111,12 +125,11 @@ def test_half_precision_tags_like_full_precision_on_the_dev_set(bundle: str) -> 
 
 
 def test_half_precision_sentiment_like_full_precision_on_the_dev_set() -> None:
-    from model.runtime import load_bundle
     from training.data import read_labelled_table
     from training.evaluate import predict_labels
 
     examples = read_labelled_table(DATA_DIR / "sst2" / "dev.tsv", None, None)
-    full = predict_labels(load_bundle(MODEL_DIR / "sentiment", "cuda"), examples)
-    half = predict_labels(load_bundle(MODEL_DIR / "sentiment", "cuda", half=True), examples)
+    full = predict_labels(served_on_cuda("sentiment"), examples)
+    half = predict_labels(served_on_cuda("sentiment", half=True), examples)
     same = sum(a == b for a, b in zip(full, half, strict=True))
     assert same / len(examples) >= 0.999, f"{len(examples) - same} of {len(examples)} labels changed in fp16"
