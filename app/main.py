@@ -21,9 +21,10 @@ from app.drain_notice import DrainNotice
 from app.errors import register_error_handlers
 from app.metrics import Metrics, server_metrics_dir
 from app.middleware import OneLineStartupErrors, RequestMetrics, StartupRefused
+from app.openapi import install_openapi
 from app.pages import register_pages
 from app.routes import register_routes
-from app.schemas import classify_request_model, classify_request_schema
+from app.schemas import classify_request_model
 from app.state import ServiceState
 from model.manifest import BundleError
 
@@ -34,12 +35,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the app; nothing is loaded until the lifespan starts."""
     settings = settings or Settings()
     request_model = classify_request_model(settings)
-    state = ServiceState(settings, request_model, classify_request_schema(request_model))
+    state = ServiceState(settings, request_model)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, DrainNotice | None]]:
         await start(state)
-        app.openapi_schema = None  # regenerate /openapi.json with the loaded bundle names
         try:
             yield {"drain_notice": state.drain_notice}  # the server's HTTP protocol reads it (lifespan state)
         finally:
@@ -56,6 +56,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.service = state
     register_error_handlers(app)
     register_routes(app, state)
+    install_openapi(app, request_model, lambda: list(state.bundles) if state.ready else [])
     register_pages(app)
 
     def observe(route: str, method: str, status: int, seconds: float) -> None:
@@ -88,7 +89,6 @@ async def start(state: ServiceState) -> None:
         raise StartupRefused(str(exc)) from None
     for bundle in state.bundles.values():
         bundle.batcher.start()
-    state.request_schema["properties"]["models"]["items"]["enum"] = list(state.bundles)
     # ~200k long-lived objects (torch, FastAPI, bundles) made each full collection a 50 ms pause in the
     # middle of requests; frozen, the collector only walks what requests allocate.
     gc.collect()

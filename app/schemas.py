@@ -1,8 +1,9 @@
 """Request and response models: the public contract, with the examples shown at /docs.
 
 Requests are validated with these models (straight from the raw bytes, in Rust). Responses are built as
-plain dicts of exactly these shapes and encoded with orjson: the models document them and the contract
-tests check them, but the hot path does not re-validate what it has just built.
+plain dicts and encoded with orjson, so the hot path does not re-validate what it has just built; these
+models are the one definition of their shapes: /openapi.json is generated from them, and the contract
+tests validate every kind of answer against them, refusing any key they do not define.
 """
 
 from __future__ import annotations
@@ -69,7 +70,13 @@ def classify_request_schema(model: type[ClassifyRequestBase]) -> dict[str, Any]:
     return schema
 
 
-class TokenAttribution(BaseModel):
+class Answer(BaseModel):
+    """A response shape: exactly these keys (tests validate real answers against it)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class TokenAttribution(Answer):
     text: str
     start: int = Field(description="character offset into the text as sent")
     end: int
@@ -79,22 +86,26 @@ class TokenAttribution(BaseModel):
     )
 
 
-EXPLANATION = Field(None, description="one entry per token; only when the request sets `explain`")
+EXPLANATION = Field(
+    None,
+    description="one entry per token; only when the request sets `explain`",
+    json_schema_extra=lambda schema: schema.pop("default", None),  # absent, never null
+)
 
 
-class ClassScores(BaseModel):
+class ClassScores(Answer):
     label: str
     score: float = Field(description="probability of `label`")
     scores: dict[str, float] = Field(description="probability of every class")
     explanation: list[TokenAttribution] = EXPLANATION
 
 
-class IntentLabel(BaseModel):
+class IntentLabel(Answer):
     label: str
     score: float
 
 
-class TokenTag(BaseModel):
+class TokenTag(Answer):
     text: str
     start: int = Field(description="character offset into the text as sent")
     end: int
@@ -102,7 +113,7 @@ class TokenTag(BaseModel):
     score: float = Field(description="probability of `tag`")
 
 
-class SlotSpan(BaseModel):
+class SlotValue(Answer):
     slot: str
     value: str = Field(description="text[start:end]")
     start: int
@@ -110,19 +121,19 @@ class SlotSpan(BaseModel):
     score: float = Field(description="mean probability of the span's tags")
 
 
-class TaggerResult(BaseModel):
+class TaggerResult(Answer):
     intent: IntentLabel
     tokens: list[TokenTag]
-    slots: list[SlotSpan]
+    slots: list[SlotValue]
     explanation: list[TokenAttribution] = EXPLANATION
 
 
-Prediction = ClassScores | TaggerResult
+BundleAnswer = ClassScores | TaggerResult
 
 
-class TextResult(BaseModel):
+class TextResult(Answer):
     text: str
-    predictions: dict[str, Prediction] = Field(description="one entry per bundle asked for")
+    predictions: dict[str, BundleAnswer] = Field(description="one entry per bundle asked for")
 
 
 class SingleResponse(TextResult):
@@ -153,14 +164,14 @@ class SingleResponse(TextResult):
     model_versions: dict[str, str]
 
 
-class BatchResponse(BaseModel):
+class BatchResponse(Answer):
     model_config = ConfigDict(protected_namespaces=())
 
     results: list[TextResult]
     model_versions: dict[str, str]
 
 
-class ModelInfo(BaseModel):
+class ModelInfo(Answer):
     model_config = ConfigDict(protected_namespaces=())
 
     name: str
@@ -175,19 +186,19 @@ class ModelInfo(BaseModel):
     gpu_memory_bytes: int = Field(description="bytes of GPU memory held by the weights; 0 on CPU")
 
 
-class ModelsResponse(BaseModel):
+class ModelsResponse(Answer):
     models: list[ModelInfo]
 
 
-class HealthResponse(BaseModel):
+class HealthResponse(Answer):
     status: str
 
 
-class ErrorDetail(BaseModel):
+class ErrorDetail(Answer):
     code: str
     message: str
     field: str | None = Field(description="the offending request field, when one is to blame")
 
 
-class ErrorResponse(BaseModel):
+class ErrorResponse(Answer):
     error: ErrorDetail

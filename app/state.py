@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 from app.bundles import ServedBundle
 from app.config import Settings
@@ -18,7 +17,6 @@ class ServiceState:
 
     settings: Settings
     request_model: type[ClassifyRequestBase]
-    request_schema: dict[str, Any]
     metrics: Metrics | None = None
     drain_notice: DrainNotice | None = None
     bundles: dict[str, ServedBundle] = field(default_factory=dict)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import httpx
 import pytest
 
+from app.schemas import ErrorResponse
+
 pytestmark = pytest.mark.anyio
 
 MAX_TEXT_CHARS = 2000  # the defaults of app.config.Settings
@@ -17,6 +19,7 @@ async def error_of(response: httpx.Response, status: int) -> dict:
     assert response.headers["content-type"] == "application/json"
     body = response.json()
     assert set(body) == {"error"} and set(body["error"]) == {"code", "message", "field"}
+    ErrorResponse.model_validate(body)
     assert "Traceback" not in response.text and ".py" not in response.text
     return body["error"]
 
