@@ -1,9 +1,14 @@
-"""The one dynamic-batching loop: bounded queue → batch → forward in a model thread → resolve futures.
+"""The one dynamic-batching loop: bounded queue → batch → forward in the model thread → resolve futures.
 
-Never waits while idle: a lone request is taken at once and runs as a batch of one. While a forward runs,
-new requests queue up, and the next batch takes everything waiting (up to `max_batch_size`); under load
-batches fill by themselves, with no timer. `max_wait_s` adds an optional short wait for batch-mates, and
-only while the previous batch held more than one item (load is high, so more work is likely).
+Never waits while idle: the model thread sleeps on a condition and takes a lone request the moment it is
+queued, as a batch of one. While a forward runs, new requests queue up, and the next batch takes
+everything waiting (up to `max_batch_size`); under load batches fill by themselves, with no timer.
+`max_wait_s` adds an optional short wait for batch-mates, and only while the previous batch held more
+than one item (load is high, so more work is likely).
+
+The loop runs in its own thread rather than as an event-loop task that hands each batch to an executor:
+a request then costs one hand-off to the model thread and one back (`call_soon_threadsafe`), which is
+what keeps a lone request as fast as calling the model in the handler (`bench/serve.py` at c=1).
 Knows nothing of HTTP: items in, results out, so it is tested with plain functions.
 """
 
@@ -11,9 +16,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
@@ -39,15 +45,19 @@ class Job(Generic[Item]):
 
 
 @dataclass(frozen=True, slots=True)
+class Failed:
+    """An item's outcome when it raised: resolved as that exception on the event loop."""
+
+    error: BaseException
+
+
+@dataclass(frozen=True, slots=True)
 class BatchObserver:
-    """Callbacks for metrics; the batcher does not know which metrics library is behind them."""
+    """Callbacks for metrics, called from the model thread; the batcher does not know which library is behind."""
 
     on_batch: Callable[[int, float], None] = lambda size, seconds: None
     on_queue: Callable[[int], None] = lambda depth: None
     on_wait: Callable[[float], None] = lambda seconds: None  # per item: queued until its batch starts
-
-
-_STOP = object()
 
 
 class DynamicBatcher(Generic[Item, Result]):
@@ -61,7 +71,7 @@ class DynamicBatcher(Generic[Item, Result]):
         observer: BatchObserver | None = None,
         name: str = "model",
     ) -> None:
-        """`predict` runs in a dedicated thread, one batch at a time, and returns one result per item.
+        """`predict` runs in the batcher's own thread, one batch at a time, and returns one result per item.
 
         Batches are never split by length: packed LSTMs skip padding, so a batch run whole costs no more
         than its parts (measured on the CPU when a split option existed; it never paid).
@@ -71,15 +81,17 @@ class DynamicBatcher(Generic[Item, Result]):
         self._max_queue = max_queue
         self._max_wait_s = max_wait_s
         self._observer = observer or BatchObserver()
-        self._queue: asyncio.Queue = asyncio.Queue()
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"seqserve-{name}")
+        self._name = name
+        self._pending: deque[Job] = deque()
+        self._changed = threading.Condition()  # guards _pending and _closing; notified on submit and close
         self._closing = False
         self._last_batch_size = 0
-        self._task: asyncio.Task | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stopped: asyncio.Future | None = None
 
     @property
     def depth(self) -> int:
-        return self._queue.qsize()
+        return len(self._pending)
 
     @property
     def capacity(self) -> int:
@@ -87,91 +99,100 @@ class DynamicBatcher(Generic[Item, Result]):
         return self._max_queue
 
     def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self.run())
+        """Start the model thread; answers are resolved on the running event loop."""
+        self._loop = asyncio.get_running_loop()
+        self._stopped = self._loop.create_future()
+        threading.Thread(target=self._run, name=f"seqserve-{self._name}", daemon=True).start()
 
     def submit(self, items: Sequence[Item]) -> list[asyncio.Future]:
         """Queue every item or none (a multi-text request is never half-accepted); no await inside."""
         if self._closing:
             raise BatcherClosed()
-        if self._queue.qsize() + len(items) > self._max_queue:
+        if len(self._pending) + len(items) > self._max_queue:
             raise Overloaded()
         loop = asyncio.get_running_loop()
         now = time.perf_counter()
         jobs = [Job(item, loop.create_future(), now) for item in items]
-        for job in jobs:
-            self._queue.put_nowait(job)
-        self._observer.on_queue(self._queue.qsize())
+        with self._changed:
+            self._pending.extend(jobs)
+            self._changed.notify()
+        self._observer.on_queue(len(self._pending))
         return [job.future for job in jobs]
 
-    async def run(self) -> None:
-        stopping = False
-        while not stopping:
-            first = await self._queue.get()  # idle: block, no timer, no polling
-            if first is _STOP:
-                break
-            jobs: list[Job] = [first]
-            stopping = self._take_waiting(jobs)
-            if self._max_wait_s and not stopping and len(jobs) < self._max_batch and self._last_batch_size > 1:
-                await asyncio.sleep(self._max_wait_s)
-                stopping = self._take_waiting(jobs)
-            self._observer.on_queue(self._queue.qsize())
-            live = [job for job in jobs if not job.future.done()]  # the caller gave up or timed out
-            self._last_batch_size = len(live)
-            try:
-                await self._run_batch(live)
-            except Exception as exc:  # a bug here must fail these callers, not stop the loop for all
-                log.exception("batch loop error")
-                for job in live:
-                    if not job.future.done():
-                        job.future.set_exception(exc)
-        self._executor.shutdown(wait=True)
-
     async def close(self) -> None:
-        """Stop accepting, finish everything already queued, then stop the loop."""
-        if self._closing:
-            return
-        self._closing = True
-        self._queue.put_nowait(_STOP)
-        if self._task is not None:
-            await self._task
+        """Stop accepting, finish everything already queued, then stop the model thread."""
+        with self._changed:
+            self._closing = True
+            self._changed.notify()
+        if self._stopped is not None:
+            await asyncio.shield(self._stopped)
 
-    def _take_waiting(self, jobs: list[Job]) -> bool:
-        """Move already-queued jobs into `jobs` up to the batch size; True if the stop marker was met."""
-        while len(jobs) < self._max_batch and not self._queue.empty():
-            job = self._queue.get_nowait()
-            if job is _STOP:
-                return True
-            jobs.append(job)
-        return False
+    # --- the model thread ---------------------------------------------------------------------------
 
-    async def _run_batch(self, jobs: list[Job]) -> None:
-        if not jobs:
+    def _run(self) -> None:
+        assert self._loop is not None and self._stopped is not None
+        try:
+            while (jobs := self._next_batch()) is not None:
+                self._run_batch(jobs)
+        finally:
+            self._loop.call_soon_threadsafe(self._stopped.set_result, None)
+
+    def _next_batch(self) -> list[Job] | None:
+        """Block until work is queued; None once closing and drained."""
+        with self._changed:
+            while not self._pending and not self._closing:
+                self._changed.wait()
+            if not self._pending:
+                return None
+        busy = self._last_batch_size > 1 and not self._closing
+        if self._max_wait_s and busy and len(self._pending) < self._max_batch:
+            time.sleep(self._max_wait_s)
+        with self._changed:
+            jobs = [self._pending.popleft() for _ in range(min(len(self._pending), self._max_batch))]
+        self._observer.on_queue(len(self._pending))
+        return jobs
+
+    def _run_batch(self, jobs: list[Job]) -> None:
+        # done() is read off the loop thread: a job cancelled meanwhile is computed and then not resolved
+        live = [job for job in jobs if not job.future.done()]  # the caller gave up or timed out
+        self._last_batch_size = len(live)
+        if not live:
             return
-        loop = asyncio.get_running_loop()
+        try:
+            outcomes = self._outcomes(live)
+        except Exception as exc:  # a bug here must fail these callers, not stop the loop for all
+            log.exception("batch loop error")
+            outcomes = [Failed(exc)] * len(live)
+        assert self._loop is not None
+        self._loop.call_soon_threadsafe(resolve, live, outcomes)
+
+    def _outcomes(self, jobs: list[Job]) -> list[Result | Failed]:
         started = time.perf_counter()
         for job in jobs:
             self._observer.on_wait(started - job.enqueued)
         try:
-            results = await loop.run_in_executor(self._executor, self._predict, [job.item for job in jobs])
+            results: list[Result | Failed] = list(self._predict([job.item for job in jobs]))
         except Exception:
             log.exception("batch of %d failed; retrying its items one by one", len(jobs))
-            await self._run_one_by_one(jobs)
-            return
+            return [self._predict_alone(job.item) for job in jobs]  # one bad item fails alone
         self._observer.on_batch(len(jobs), time.perf_counter() - started)
-        for job, result in zip(jobs, results, strict=True):
-            if not job.future.done():
-                job.future.set_result(result)
+        if len(results) != len(jobs):
+            raise ValueError(f"predict returned {len(results)} results for {len(jobs)} items")
+        return results
 
-    async def _run_one_by_one(self, jobs: list[Job]) -> None:
-        """One bad item fails alone; its batch-mates still get answers."""
-        loop = asyncio.get_running_loop()
-        for job in jobs:
-            try:
-                result = (await loop.run_in_executor(self._executor, self._predict, [job.item]))[0]
-            except Exception as exc:
-                if not job.future.done():
-                    job.future.set_exception(exc)
-                continue
-            if not job.future.done():
-                job.future.set_result(result)
+    def _predict_alone(self, item: Item) -> Result | Failed:
+        try:
+            return self._predict([item])[0]
+        except Exception as exc:
+            return Failed(exc)
 
+
+def resolve(jobs: Sequence[Job], outcomes: Sequence[object]) -> None:
+    """On the event loop: hand each waiting caller its result or exception."""
+    for job, outcome in zip(jobs, outcomes, strict=True):
+        if job.future.done():
+            continue
+        if isinstance(outcome, Failed):
+            job.future.set_exception(outcome.error)
+        else:
+            job.future.set_result(outcome)

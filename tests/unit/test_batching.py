@@ -141,13 +141,7 @@ async def test_observer_sees_each_batch_and_the_queue_depth() -> None:
 
 async def test_extra_wait_only_after_a_batch_of_several(monkeypatch: pytest.MonkeyPatch) -> None:
     sleeps: list[float] = []
-    real_sleep = asyncio.sleep
-
-    async def recording_sleep(seconds: float) -> None:
-        sleeps.append(seconds)
-        await real_sleep(0)
-
-    monkeypatch.setattr(batching.asyncio, "sleep", recording_sleep)
+    monkeypatch.setattr(batching.time, "sleep", sleeps.append)  # the model thread's wait for batch-mates
     predict = GatedPredict()
     batcher = make_batcher(predict, max_wait_s=0.005)
     lone = batcher.submit(["a"])
