@@ -89,8 +89,8 @@ async def start(state: ServiceState) -> None:
         raise StartupRefused(str(exc)) from None
     for bundle in state.bundles.values():
         bundle.batcher.start()
-    # ~200k long-lived objects (torch, FastAPI, bundles) made each full collection a 50 ms pause in the
-    # middle of requests; frozen, the collector only walks what requests allocate.
+    # The long-lived objects (torch, FastAPI, bundles) made each full collection a pause of many
+    # requests' length (p99 in bench/serve.py); frozen, the collector only walks what requests allocate.
     gc.collect()
     gc.freeze()
     state.ready = True

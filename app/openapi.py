@@ -1,7 +1,7 @@
 """/openapi.json: FastAPI's document for the plain routes, plus `/classify`, described here once.
 
-`/classify` is a plain Starlette route (FastAPI's per-request dependency machinery cost ~25 µs of a
-~150 µs request; `bench/breakdown.py` measures it), so FastAPI does not see it. Its operation is added
+`/classify` is a plain Starlette route (FastAPI's per-request dependency machinery is a visible share
+of a request: `bench/breakdown.py` measures it), so FastAPI does not see it. Its operation is added
 from the request model with this server's limits, the loaded bundle names, and the response models.
 """
 
