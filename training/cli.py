@@ -47,7 +47,8 @@ def add_training_options(parser: argparse.ArgumentParser, task: Task) -> None:
         task == "classifier") else ("ATIS/SNIPS folder (seq.in, seq.out, label), CoNLL file (token tag per line) or "
                                     ".jsonl with character spans")
     parser.add_argument("--train", required=True, type=Path, help=f"training data: {data}")
-    parser.add_argument("--dev", required=True, type=Path, help="dev data in the same format (model selection)")
+    parser.add_argument("--dev", required=True, type=Path, help="dev data in the same format (scored after every epoch; "
+                                                                  "the exported model is the last epoch's)")
     parser.add_argument("--out", required=True, type=Path, help="bundle folder to write, e.g. model/atis")
     parser.add_argument("--dry-run", action="store_true",
                         help="read and check the data, print a summary (sentences, tokens, labels) and stop")
@@ -65,9 +66,9 @@ def add_training_options(parser: argparse.ArgumentParser, task: Task) -> None:
                             help="data format (default: auto = folder → seq, .jsonl → jsonl, other file → conll)")
     tuning = parser.add_argument_group("training (defaults are the tuned values of the committed bundles)")
     for name, kind, text in (
-        ("epochs", int, "maximum epochs"), ("batch-size", int, "sentences per batch"),
+        ("epochs", int, "epochs"), ("batch-size", int, "sentences per batch"),
         ("lr", float, "peak AdamW learning rate"), ("weight-decay", float, "AdamW weight decay"),
-        ("clip-norm", float, "gradient norm clip"), ("patience", int, "--epoch-selection dev: epochs without improvement before stopping"),
+        ("clip-norm", float, "gradient norm clip"),
         ("word-dropout", float, "probability of replacing a training token by [UNK]"),
         ("seed", int, "random seed (same seed and machine → same model)"),
         ("members", int, "models trained with seeds SEED, SEED+1, ... and exported as one module that "
@@ -76,9 +77,6 @@ def add_training_options(parser: argparse.ArgumentParser, task: Task) -> None:
     ):
         attribute = name.replace("-", "_")
         tuning.add_argument(f"--{name}", type=kind, help=f"{text} (default {getattr(defaults, attribute)})")
-    tuning.add_argument("--epoch-selection", choices=["last", "dev"],
-                        help="export the last epoch, or the best one on dev with early stopping after --patience "
-                             f"(default {defaults.epoch_selection})")
     model = parser.add_argument_group("model")
     for name, kind in (("embed-dim", int), ("hidden-size", int), ("num-layers", int), ("dropout", float)):
         model.add_argument(f"--{name}", type=kind, help=f"default {getattr(defaults.model, name.replace('-', '_'))}")
@@ -93,8 +91,6 @@ def add_training_options(parser: argparse.ArgumentParser, task: Task) -> None:
                        help="keep the word embeddings as they start (words without a vector stay random)")
     if task == "tagger":
         model.add_argument("--char-filters", type=int, help=f"default {defaults.model.char_filters}")
-        tuning.add_argument("--token-loss", dest="sequence_loss", action="store_false", default=None,
-                            help="per-token cross-entropy instead of the constrained-CRF sequence loss")
     parser.add_argument("--device", default=None, help="auto (CUDA with mixed precision when present), cpu, cuda")
 
 

@@ -29,8 +29,9 @@ from model.manifest import (
     sha256_file,
     write_manifest,
 )
-from model.runtime import BundleRunner, Prediction, load_bundle, prediction_labels
+from model.runtime import Prediction, prediction_labels
 from model.text import load_tokenizer
+from training.inference import eager_runner, open_bundle, predict_all
 from training.models import parameter_count
 
 PARITY_TOLERANCE = 1e-5
@@ -89,13 +90,14 @@ def export_bundle(
             files={path.name: sha256_file(path) for path in sorted(staging.iterdir())},
             vectors=vectors,
         )
-        eager = BundleRunner(draft, load_tokenizer(staging / TOKENIZER_FILE, max_seq_len), model, torch.device("cpu"))
+        saved_tokenizer = load_tokenizer(staging / TOKENIZER_FILE, max_seq_len)
+        eager = eager_runner(saved_tokenizer, model, labels, max_word_chars, torch.device("cpu"))
         texts = list(parity_texts) or ["example"]
-        expected = predict_in_batches(eager, texts)
+        expected = predict_all(eager, texts)
         labels_, scores = prediction_labels(expected[0])
         manifest = draft.model_copy(update={"example": BundleExample(text=texts[0], labels=labels_, scores=scores)})
         write_manifest(staging, manifest)
-        check_parity(expected, predict_in_batches(load_bundle(staging), texts), texts)
+        check_parity(expected, predict_all(open_bundle(staging)[1], texts), texts)
         staging.chmod(0o755)  # mkdtemp makes it 0700: the service may run as another user
         if out_dir.exists():
             shutil.rmtree(out_dir)
@@ -103,13 +105,6 @@ def export_bundle(
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return manifest
-
-
-def predict_in_batches(runner: BundleRunner, texts: Sequence[str], batch_size: int = 256) -> list[Prediction]:
-    predictions: list[Prediction] = []
-    for start in range(0, len(texts), batch_size):
-        predictions.extend(runner.predict(texts[start : start + batch_size]))
-    return predictions
 
 
 def check_parity(expected: Sequence[Prediction], actual: Sequence[Prediction], texts: Sequence[str]) -> None:

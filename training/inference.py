@@ -1,0 +1,56 @@
+"""Training's only doors into `model.runtime`: a runner around an eager model, a loaded bundle, batched predict.
+
+Dev metrics during training, export's parity check, `evaluate` and `predict` all answer through a
+`BundleRunner`, so every figure training prints comes from the tokenisation, padding and decoding code the
+service runs. Building and loading runners happens here and nowhere else in training, so a change to the
+runner's constructor or to `load_bundle` is a change to this module only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+
+import torch
+from tokenizers import Tokenizer
+
+from model.manifest import MODEL_FILE, TOKENIZER_FILE, BundleManifest, Labels
+from model.runtime import BundleRunner, Prediction, load_bundle
+
+BATCH_SIZE = 256  # texts per forward pass: bounds memory on a whole dev set, the service's order of size
+
+
+def eager_runner(
+    tokenizer: Tokenizer, module: torch.nn.Module, labels: Labels, max_word_chars: int | None, device: torch.device
+) -> BundleRunner:
+    """A runner around a model that has no bundle yet (being trained, or about to be exported).
+
+    The runner only reads the kind, labels and `max_word_chars` from its manifest; the rest of this draft
+    is placeholders that satisfy the manifest's validation and are never written anywhere."""
+    manifest = BundleManifest(
+        name="training", kind="classifier" if labels.classes else "tagger", version="training",
+        created_at=datetime.now(timezone.utc), labels=labels, vocab_size=tokenizer.get_vocab_size(),
+        max_seq_len=(tokenizer.truncation or {}).get("max_length", 1), max_word_chars=max_word_chars,
+        parameters=1, files={MODEL_FILE: "", TOKENIZER_FILE: ""},
+    )
+    return BundleRunner(manifest, tokenizer, module, device)
+
+
+def open_bundle(bundle_dir: Path) -> tuple[BundleManifest, BundleRunner]:
+    """A bundle folder verified and loaded on the CPU, as the service loads it: (manifest, runner)."""
+    runner = load_bundle(Path(bundle_dir))
+    return runner.manifest, runner
+
+
+def predict_batches(
+    runner: BundleRunner, texts: Sequence[str], batch_size: int = BATCH_SIZE
+) -> Iterator[list[Prediction]]:
+    """The runner's predictions for `texts`, one list per batch of `batch_size` texts, in order."""
+    for start in range(0, len(texts), batch_size):
+        yield runner.predict(texts[start : start + batch_size])
+
+
+def predict_all(runner: BundleRunner, texts: Sequence[str], batch_size: int = BATCH_SIZE) -> list[Prediction]:
+    """The runner's predictions for `texts`, in order, computed `batch_size` texts at a time."""
+    return [prediction for batch in predict_batches(runner, texts, batch_size) for prediction in batch]
