@@ -20,15 +20,10 @@ from model.runtime import Prediction
 from model.text import EncodedText
 from training.config import ModelConfig, Task, TrainConfig
 from training.data import DataError, LabelledText, TaggedSentence
+from training.ensembles import ClassifierEnsemble, TaggerEnsemble
 from training.evaluate import Examples, predicted_classes, slot_predictions, slot_report
 from training.loop import Batch
-from training.models import (
-    BiLSTMClassifier,
-    BiLSTMTagger,
-    ClassifierEnsemble,
-    TaggerEnsemble,
-    constrained_nll,
-)
+from training.models import BiLSTMClassifier, BiLSTMTagger, constrained_nll
 
 IGNORE = -100  # tag target after a sentence's end (the loss masks it by length)
 

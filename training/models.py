@@ -17,7 +17,7 @@ from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from model.manifest import PAD_ID, UNK_ID
-from model.text import bio_allowed
+
 
 class PackedBiLSTM(nn.Module):
     """A bidirectional LSTM over packed sequences: [B, T, E] + lengths → [B, T, 2H], zeros after each length."""
@@ -253,65 +253,6 @@ class BiLSTMTagger(nn.Module):
     def output_sizes(self) -> dict[str, int]:
         """Outputs per head, keyed like `BundleManifest.output_sizes()` (see `BiLSTMClassifier.output_sizes`)."""
         return {"intents": self.num_intents, "slot_tags": self.num_tags}
-
-
-class ClassifierEnsemble(nn.Module):
-    """Classifiers trained alone (one seed each) answering as one model: the mean of their class
-    probabilities. Inputs and outputs are those of one `BiLSTMClassifier`, so a bundle holding an
-    ensemble is served like any other."""
-
-    def __init__(self, members: Sequence[BiLSTMClassifier]) -> None:
-        super().__init__()
-        self.members = nn.ModuleList(members)
-        self.num_classes = same_size([member.num_classes for member in members])
-
-    def forward(self, ids: Tensor, lengths: Tensor) -> Tensor:
-        probs: list[Tensor] = []
-        for member in self.members:
-            probs.append(member(ids, lengths))
-        return torch.stack(probs).mean(dim=0)
-
-    @torch.jit.export
-    def output_sizes(self) -> dict[str, int]:
-        return {"classes": self.num_classes}
-
-
-class TaggerEnsemble(nn.Module):
-    """Taggers trained alone (one seed each) answering as one model: intent probabilities and per-token
-    tag probabilities are averaged, then the mean is decoded once with the constrained BIO decoding of
-    `BiLSTMTagger.decode`. Inputs and outputs are those of one `BiLSTMTagger`."""
-
-    def __init__(self, members: Sequence[BiLSTMTagger]) -> None:
-        super().__init__()
-        self.members = nn.ModuleList(members)
-        self.decoder = members[0]  # BIO structure, decode(); every member has the same tag set
-        self.num_intents = same_size([member.num_intents for member in members])
-        self.num_tags = same_size([member.num_tags for member in members])
-        # model.runtime's load check still reads the tag count from `slot_head`; goes once it reads output_sizes()
-        self.slot_head = members[0].slot_head
-
-    def forward(self, ids: Tensor, chars: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        intent_probs: list[Tensor] = []
-        tag_probs: list[Tensor] = []
-        for member in self.members:
-            tag_logits, intent_logits = member.scores(ids, chars, lengths)
-            tag_probs.append(torch.softmax(tag_logits.float(), dim=-1))
-            intent_probs.append(torch.softmax(intent_logits.float(), dim=-1))
-        log_probs = torch.log(torch.stack(tag_probs).mean(dim=0))
-        tags = self.decoder.decode(log_probs, lengths)
-        chosen = log_probs.gather(2, tags.unsqueeze(2)).squeeze(2).exp()
-        return torch.stack(intent_probs).mean(dim=0), tags, chosen
-
-    @torch.jit.export
-    def output_sizes(self) -> dict[str, int]:
-        return {"intents": self.num_intents, "slot_tags": self.num_tags}
-
-
-def same_size(sizes: Sequence[int]) -> int:
-    """The one output size all members of an ensemble share (their probabilities are averaged)."""
-    if len(set(sizes)) != 1:
-        raise ValueError(f"ensemble members differ in output size: {list(sizes)}")
-    return sizes[0]
 
 
 NEG = -1e4  # "not allowed" in training: finite, so masked branches never turn gradients into NaN

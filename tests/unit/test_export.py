@@ -11,14 +11,9 @@ from torch import Tensor
 
 from model.manifest import Labels, sha256_file
 from model.runtime import ClassifierPrediction, TaggerPrediction, load_bundle
+from training.ensembles import ClassifierEnsemble, TaggerEnsemble
 from training.export import ExportParityError, export_bundle
-from training.models import (
-    BiLSTMClassifier,
-    BiLSTMTagger,
-    ClassifierEnsemble,
-    TaggerEnsemble,
-    parameter_count,
-)
+from training.models import BiLSTMClassifier, BiLSTMTagger, parameter_count
 from training.tokenizer import build_tokenizer
 
 TEXTS = ["show flights to Boston", "cheapest fare from denver to st. louis", "what's the weather", "x"]
