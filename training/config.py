@@ -1,7 +1,8 @@
 """Training configuration: a few named values per task, copied whole into the bundle's manifest.
 
 Defaults are the settings the committed bundles were trained with (chosen on dev and confirmed across
-seeds, see model/README.md); the CLI only overrides them.
+seeds, see model/README.md); the CLI only overrides them, and what a committed bundle sets beyond them
+is its recipe in training/recipes.py.
 """
 
 from __future__ import annotations
@@ -85,7 +86,8 @@ TASK_DEFAULTS: dict[Task, TrainConfig] = {
         task="classifier", train="", dev="", out="", model=ModelConfig(embed_dim=112, hidden_size=96, dropout=0.5),
         epochs=6, batch_size=64, lr=2e-3, word_dropout=0.3, members=2,
     ),
-    # ATIS/SNIPS: the constrained-CRF loss, 30 epochs with linear decay (scripts/ lowers SNIPS to 25).
+    # ATIS/SNIPS: the constrained-CRF loss, 30 epochs with linear decay (the snips recipe, training/recipes.py,
+    # lowers SNIPS to 25).
     "tagger": TrainConfig(
         task="tagger", train="", dev="", out="", model=ModelConfig(), epochs=30, batch_size=32, lr=5e-3,
         word_dropout=0.1,
