@@ -90,20 +90,29 @@ def export_bundle(
             files={path.name: sha256_file(path) for path in sorted(staging.iterdir())},
             vectors=vectors,
         )
-        saved_tokenizer = load_tokenizer(staging / TOKENIZER_FILE, max_seq_len)
-        eager = eager_runner(saved_tokenizer, model, labels, max_word_chars, torch.device("cpu"))
-        texts = list(parity_texts) or ["example"]
-        expected = predict_all(eager, texts)
-        labels_, scores = prediction_labels(expected[0])
-        manifest = draft.model_copy(update={"example": BundleExample(text=texts[0], labels=labels_, scores=scores)})
-        write_manifest(staging, manifest)
-        check_parity(expected, predict_all(open_bundle(staging)[1], texts), texts)
+        manifest = write_checked_manifest(staging, draft, model, list(parity_texts) or ["example"])
         staging.chmod(0o755)  # mkdtemp makes it 0700: the service may run as another user
         if out_dir.exists():
             shutil.rmtree(out_dir)
         staging.rename(out_dir)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+    return manifest
+
+
+def write_checked_manifest(
+    staging: Path, draft: BundleManifest, model: torch.nn.Module, texts: Sequence[str]
+) -> BundleManifest:
+    """Record the eager model's answer on the first text as the manifest's example, write the manifest,
+    and refuse the bundle unless the saved files, loaded as the service loads them, answer every text
+    like the eager model (with the tokenizer as saved, so a tokenizer that does not round-trip fails too)."""
+    tokenizer = load_tokenizer(staging / TOKENIZER_FILE, draft.max_seq_len)
+    eager = eager_runner(tokenizer, model, draft.labels, draft.max_word_chars, torch.device("cpu"))
+    expected = predict_all(eager, texts)
+    labels, scores = prediction_labels(expected[0])
+    manifest = draft.model_copy(update={"example": BundleExample(text=texts[0], labels=labels, scores=scores)})
+    write_manifest(staging, manifest)
+    check_parity(expected, predict_all(open_bundle(staging)[1], texts), texts)
     return manifest
 
 
