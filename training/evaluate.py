@@ -19,11 +19,9 @@ from seqeval.metrics import classification_report, f1_score
 
 from model.manifest import BundleManifest, ModelKind
 from model.runtime import ClassifierPrediction, Prediction, TaggerPrediction
-from training.data import LabelledText, TaggedSentence, read_labelled, read_tagging
+from training.data import Examples, TaggedSentence, read_labelled, read_tagging
 from training.inference import open_bundle, predict_all
 
-Example = TaggedSentence | LabelledText
-Examples = Sequence[TaggedSentence] | Sequence[LabelledText]
 
 
 @dataclass(frozen=True)
@@ -75,7 +73,7 @@ def predicted_classes(predictions: Sequence[Prediction]) -> list[str]:
     return [p.label for p in predictions if isinstance(p, ClassifierPrediction)]
 
 
-def metrics_of(kind: ModelKind, examples: Sequence[Example], predictions: Sequence[Prediction]) -> dict[str, float]:
+def metrics_of(kind: ModelKind, examples: Examples, predictions: Sequence[Prediction]) -> dict[str, float]:
     """The figures of a bundle's kind on labelled examples, from its predictions in the same order: the
     one definition behind the dev metrics during training, in the manifest, `evaluate` and `predict`."""
     if kind == "tagger":

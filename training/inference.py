@@ -18,7 +18,7 @@ from tokenizers import Tokenizer
 from model.manifest import MODEL_FILE, TOKENIZER_FILE, BundleManifest, Labels
 from model.runtime import BundleRunner, Prediction, load_bundle
 
-BATCH_SIZE = 256  # texts per forward pass: bounds memory on a whole dev set, the service's order of size
+BATCH_SIZE = 256  # texts per forward pass, so a whole dev set never becomes one padded batch
 
 
 def eager_runner(

@@ -18,9 +18,9 @@ from tqdm import tqdm
 from model.manifest import BundleManifest
 from model.runtime import ClassifierPrediction, Prediction
 from model.text import slot_spans
-from training.data import read_lines
-from training.evaluate import Examples, metrics_of, read_examples
-from training.inference import open_bundle, predict_batches
+from training.data import Examples, read_lines
+from training.evaluate import metrics_of, read_examples
+from training.inference import BATCH_SIZE, open_bundle, predict_batches
 
 
 def read_inputs(
@@ -49,7 +49,7 @@ def output_row(line: int, text: str, prediction: Prediction) -> dict[str, Any]:
 
 def predict_file(
     bundle: Path, path: Path, out: Path, fmt: str = "auto", text_column: str | None = None,
-    label_column: str | None = None, batch_size: int = 256,
+    label_column: str | None = None, batch_size: int = BATCH_SIZE,
 ) -> dict[str, float] | None:
     """Write one JSON line per input text to `out`; return the metrics when the input has gold labels."""
     manifest, runner = open_bundle(bundle)

@@ -18,10 +18,11 @@ from tokenizers import Tokenizer
 from torch import Tensor, nn
 
 from model.manifest import PAD_ID, UNK_ID, Labels
+from model.runtime import Prediction
 from model.text import EncodedText, encode_texts, pad_batch
 from training.config import TrainConfig
-from training.data import DataError
-from training.evaluate import Examples, metrics_of
+from training.data import DataError, Examples
+from training.evaluate import metrics_of
 from training.export import export_bundle
 from training.inference import eager_runner, predict_all
 from training.kinds import TASKS, Targets, TaskKind
@@ -57,7 +58,7 @@ class Setup:
     new_model: Callable[[], nn.Module]
     max_word_chars: int | None  # the tagger's bytes per word; None for a classifier
 
-    def runner_metrics(self, model: nn.Module, device: torch.device) -> tuple[dict[str, float], list]:
+    def runner_metrics(self, model: nn.Module, device: torch.device) -> tuple[dict[str, float], list[Prediction]]:
         """(dev metrics, dev predictions) of `model`, answered through the runner the bundle will use."""
         runner = eager_runner(self.tokenizer, model, self.labels, self.max_word_chars, device)
         predictions = predict_all(runner, [e.text for e in self.dev])
