@@ -2,6 +2,7 @@
 
     python -m training classifier --train PATH --dev PATH --out model/NAME     (alias: sentiment)
     python -m training tagger --train PATH --dev PATH --out model/NAME         (alias: slots)
+    python -m training recipe atis|snips|sentiment --data-root DIR [--out model/NAME]
     python -m training evaluate BUNDLE_DIR DATA_PATH
     python -m training predict BUNDLE_DIR INPUT --out OUTPUT.jsonl
     python -m training download atis|snips|sst2 --out DIR
@@ -18,9 +19,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from model.manifest import BundleError
-from training.config import TASK_ALIASES, TASK_DEFAULTS, Task, default_config
+from training.config import TASK_ALIASES, TASK_DEFAULTS, Task, TrainConfig, default_config
 from training.data import DataError, parse_label_names
 from training.download import RAW_GITHUB
+from training.recipes import RECIPES, recipe_config
 
 EXIT_USAGE = 2
 EXAMPLES = (
@@ -29,6 +31,7 @@ EXAMPLES = (
     "  python -m training tagger --train train.jsonl --dev dev.jsonl --out model/mine --dry-run",
     "  python -m training classifier --train data/sst2/train_phrases.tsv --dev data/sst2/dev.tsv \\\n"
     "      --out model/sentiment --label-names 0=negative,1=positive",
+    "  python -m training recipe snips --data-root data --out model/snips",
     "  python -m training evaluate model/atis data/atis/dev",
     "  python -m training predict model/atis requests.txt --out requests.predicted.jsonl",
 )
@@ -47,7 +50,8 @@ def add_training_options(parser: argparse.ArgumentParser, task: Task) -> None:
         task == "classifier") else ("ATIS/SNIPS folder (seq.in, seq.out, label), CoNLL file (token tag per line) or "
                                     ".jsonl with character spans")
     parser.add_argument("--train", required=True, type=Path, help=f"training data: {data}")
-    parser.add_argument("--dev", required=True, type=Path, help="dev data in the same format (model selection)")
+    parser.add_argument("--dev", required=True, type=Path, help="dev data in the same format (scored after every epoch; "
+                                                                  "the exported model is the last epoch's)")
     parser.add_argument("--out", required=True, type=Path, help="bundle folder to write, e.g. model/atis")
     parser.add_argument("--dry-run", action="store_true",
                         help="read and check the data, print a summary (sentences, tokens, labels) and stop")
@@ -65,9 +69,9 @@ def add_training_options(parser: argparse.ArgumentParser, task: Task) -> None:
                             help="data format (default: auto = folder → seq, .jsonl → jsonl, other file → conll)")
     tuning = parser.add_argument_group("training (defaults are the tuned values of the committed bundles)")
     for name, kind, text in (
-        ("epochs", int, "maximum epochs"), ("batch-size", int, "sentences per batch"),
+        ("epochs", int, "epochs"), ("batch-size", int, "sentences per batch"),
         ("lr", float, "peak AdamW learning rate"), ("weight-decay", float, "AdamW weight decay"),
-        ("clip-norm", float, "gradient norm clip"), ("patience", int, "--epoch-selection dev: epochs without improvement before stopping"),
+        ("clip-norm", float, "gradient norm clip"),
         ("word-dropout", float, "probability of replacing a training token by [UNK]"),
         ("seed", int, "random seed (same seed and machine → same model)"),
         ("members", int, "models trained with seeds SEED, SEED+1, ... and exported as one module that "
@@ -76,9 +80,6 @@ def add_training_options(parser: argparse.ArgumentParser, task: Task) -> None:
     ):
         attribute = name.replace("-", "_")
         tuning.add_argument(f"--{name}", type=kind, help=f"{text} (default {getattr(defaults, attribute)})")
-    tuning.add_argument("--epoch-selection", choices=["last", "dev"],
-                        help="export the last epoch, or the best one on dev with early stopping after --patience "
-                             f"(default {defaults.epoch_selection})")
     model = parser.add_argument_group("model")
     for name, kind in (("embed-dim", int), ("hidden-size", int), ("num-layers", int), ("dropout", float)):
         model.add_argument(f"--{name}", type=kind, help=f"default {getattr(defaults.model, name.replace('-', '_'))}")
@@ -93,8 +94,6 @@ def add_training_options(parser: argparse.ArgumentParser, task: Task) -> None:
                        help="keep the word embeddings as they start (words without a vector stay random)")
     if task == "tagger":
         model.add_argument("--char-filters", type=int, help=f"default {defaults.model.char_filters}")
-        tuning.add_argument("--token-loss", dest="sequence_loss", action="store_false", default=None,
-                            help="per-token cross-entropy instead of the constrained-CRF sequence loss")
     parser.add_argument("--device", default=None, help="auto (CUDA with mixed precision when present), cpu, cuda")
 
 
@@ -111,6 +110,14 @@ def build_parser() -> argparse.ArgumentParser:
     tagger = commands.add_parser("tagger", aliases=["slots"],
                                  help="train a joint slot tagger + intent classifier and export a bundle")
     add_training_options(tagger, "tagger")
+    recipe = commands.add_parser("recipe", help="train a default bundle with its recipe (training/recipes.py)")
+    recipe.add_argument("name", choices=list(RECIPES))
+    recipe.add_argument("--data-root", type=Path, default=Path("data"),
+                        help="folder holding atis/, snips/ and sst2/ as `download` writes them (default data)")
+    recipe.add_argument("--out", type=Path, help="bundle folder to write (default model/NAME)")
+    recipe.add_argument("--threads", type=int, help="CPU threads for torch (default: the recipe's)")
+    recipe.add_argument("--seed", type=int, help="random seed (default: the recipe's)")
+    recipe.add_argument("--dry-run", action="store_true", help="read and check the data, print a summary and stop")
     evaluate = commands.add_parser("evaluate", help="print dev/test metrics of an exported bundle as JSON")
     evaluate.add_argument("bundle", type=Path, help="bundle folder (manifest.json, model.pt, tokenizer.json)")
     evaluate.add_argument("data", type=Path, help="labelled data in a format the train command reads")
@@ -135,6 +142,17 @@ def build_parser() -> argparse.ArgumentParser:
     download.add_argument("--base-url", default=RAW_GITHUB,
                           help=f"raw-file host or a mirror of it, http(s) or file:// (default {RAW_GITHUB})")
     return parser
+
+
+def train(config: TrainConfig, dry_run: bool) -> None:
+    """Train and export (or with `dry_run` only describe the data): the end of every training command."""
+    from training.summary import describe_data
+    from training.tasks import run
+
+    if dry_run:
+        print(describe_data(config))
+    else:
+        run(config)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -164,21 +182,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             for path in download(args.dataset, args.out, args.base_url):
                 print(path)
+        elif args.command == "recipe":
+            train(recipe_config(args.name, args.data_root, args.out, threads=args.threads, seed=args.seed), args.dry_run)
         else:
-            from training.summary import describe_data
-            from training.tasks import run
-
             task = TASK_ALIASES.get(args.command, args.command)
             if args.vectors and args.embed_dim is None:
                 from training.vectors import open_vectors
 
                 args.embed_dim = open_vectors(args.vectors).dim
             overrides = {k: v for k, v in vars(args).items() if k not in ("command", "train", "dev", "out", "dry_run")}
-            config = default_config(task, str(args.train), str(args.dev), str(args.out), **overrides)
-            if args.dry_run:
-                print(describe_data(config))
-            else:
-                run(config)
+            train(default_config(task, str(args.train), str(args.dev), str(args.out), **overrides), args.dry_run)
     except (DataError, BundleError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE

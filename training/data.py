@@ -83,6 +83,9 @@ class TaggedSentence:
         return word_tags(self.words, predicted, offsets)
 
 
+Examples = Sequence[TaggedSentence] | Sequence[LabelledText]  # one task's data: all of one kind
+
+
 def read_lines(path: Path) -> list[str]:
     """All lines of a UTF-8 file (a BOM is dropped); bad bytes are reported with their line number."""
     try:

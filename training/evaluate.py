@@ -17,10 +17,11 @@ from pathlib import Path
 
 from seqeval.metrics import classification_report, f1_score
 
-from model.runtime import BundleRunner, ClassifierPrediction, TaggerPrediction, load_bundle
-from training.data import LabelledText, TaggedSentence, read_labelled, read_tagging
+from model.manifest import BundleManifest, ModelKind
+from model.runtime import ClassifierPrediction, Prediction, TaggerPrediction
+from training.data import Examples, TaggedSentence, read_labelled, read_tagging
+from training.inference import open_bundle, predict_all
 
-BATCH_SIZE = 256
 
 
 @dataclass(frozen=True)
@@ -61,37 +62,35 @@ def slot_report(sentences: Sequence[TaggedSentence], predicted: SlotPredictions)
     return classification_report([list(s.tags) for s in sentences], predicted.tags, digits=4, zero_division=0)
 
 
-def predict_texts(runner: BundleRunner, texts: Sequence[str]) -> list:
-    predictions = []
-    for start in range(0, len(texts), BATCH_SIZE):
-        predictions.extend(runner.predict(texts[start : start + BATCH_SIZE]))
-    return predictions
+def slot_predictions(sentences: Sequence[TaggedSentence], predictions: Sequence[Prediction]) -> SlotPredictions:
+    """A tagger's predictions read back at the sentences' word level (each word's first token)."""
+    tagged = [p for p in predictions if isinstance(p, TaggerPrediction)]
+    tags = [s.word_tags(p.tags, p.offsets) for s, p in zip(sentences, tagged, strict=True)]
+    return SlotPredictions(tags, [p.intent for p in tagged])
 
 
-def predict_slots(runner: BundleRunner, sentences: Sequence[TaggedSentence]) -> SlotPredictions:
-    """Run the tagger on the sentences' texts and read its tags back at word level (first token)."""
-    return slot_predictions(sentences, predict_texts(runner, [s.text for s in sentences]))
-
-
-def slot_predictions(sentences: Sequence[TaggedSentence], predictions: Sequence[TaggerPrediction]) -> SlotPredictions:
-    tags = [s.word_tags(p.tags, p.offsets) for s, p in zip(sentences, predictions, strict=True)]
-    return SlotPredictions(tags, [p.intent for p in predictions])
-
-
-def predict_labels(runner: BundleRunner, examples: Sequence[LabelledText]) -> list[str]:
-    predictions = predict_texts(runner, [e.text for e in examples])
+def predicted_classes(predictions: Sequence[Prediction]) -> list[str]:
     return [p.label for p in predictions if isinstance(p, ClassifierPrediction)]
 
 
-def gold_label_names(runner: BundleRunner) -> dict[str, str] | None:
+def metrics_of(kind: ModelKind, examples: Examples, predictions: Sequence[Prediction]) -> dict[str, float]:
+    """The figures of a bundle's kind on labelled examples, from its predictions in the same order: the
+    one definition behind the dev metrics during training, in the manifest, `evaluate` and `predict`."""
+    if kind == "tagger":
+        return slot_metrics(examples, slot_predictions(examples, predictions))  # type: ignore[arg-type]
+    gold = [e.label for e in examples]  # type: ignore[union-attr]
+    return {"accuracy": accuracy(gold, predicted_classes(predictions))}
+
+
+def gold_label_names(manifest: BundleManifest) -> dict[str, str] | None:
     """The `--label-names` mapping the bundle was trained with (None: labels were used as found).
 
     Data whose labels are already the class names (`positive`) are read as they are, so both the raw
     form of a dataset and a relabelled copy can be scored."""
-    names = runner.manifest.training.get("label_names")
+    names = manifest.training.get("label_names")
     if not names:
         return None
-    return {**names, **{name: name for name in runner.manifest.labels.classes or [] if name not in names}}
+    return {**names, **{name: name for name in manifest.labels.classes or [] if name not in names}}
 
 
 def evaluate_bundle(
@@ -101,10 +100,17 @@ def evaluate_bundle(
     """Metrics of the exported bundle (loaded and verified by `load_bundle`, i.e. what the service runs).
 
     A classifier trained with `--label-names` maps the data's gold labels the same way (from its manifest)."""
-    runner = load_bundle(Path(bundle_dir))
-    if runner.is_tagger:
-        sentences = read_tagging(Path(data_path), data_format)  # type: ignore[arg-type]
-        return {"examples": len(sentences), **slot_metrics(sentences, predict_slots(runner, sentences))}
-    examples = read_labelled(Path(data_path), data_format, text_column, label_column, gold_label_names(runner))
-    predicted = predict_labels(runner, examples)
-    return {"examples": len(examples), "accuracy": accuracy([e.label for e in examples], predicted)}
+    manifest, runner = open_bundle(Path(bundle_dir))
+    examples = read_examples(manifest, Path(data_path), data_format, text_column, label_column)
+    predictions = predict_all(runner, [example.text for example in examples])
+    return {"examples": len(examples), **metrics_of(manifest.kind, examples, predictions)}
+
+
+def read_examples(
+    manifest: BundleManifest, path: Path, data_format: str, text_column: str | None, label_column: str | None
+) -> Examples:
+    """Labelled data through the reader of the bundle's kind; a classifier's gold labels are mapped with the
+    `--label-names` it was trained with."""
+    if manifest.kind == "tagger":
+        return read_tagging(path, data_format)  # type: ignore[arg-type]
+    return read_labelled(path, data_format, text_column, label_column, gold_label_names(manifest))

@@ -29,8 +29,9 @@ from model.manifest import (
     sha256_file,
     write_manifest,
 )
-from model.runtime import BundleRunner, Prediction, load_bundle, prediction_labels
+from model.runtime import Prediction, prediction_labels
 from model.text import load_tokenizer
+from training.inference import eager_runner, open_bundle, predict_all
 from training.models import parameter_count
 
 PARITY_TOLERANCE = 1e-5
@@ -89,13 +90,7 @@ def export_bundle(
             files={path.name: sha256_file(path) for path in sorted(staging.iterdir())},
             vectors=vectors,
         )
-        eager = BundleRunner(load_tokenizer(staging / TOKENIZER_FILE, max_seq_len), model, labels, max_word_chars)
-        texts = list(parity_texts) or ["example"]
-        expected = predict_in_batches(eager, texts)
-        labels_, scores = prediction_labels(expected[0])
-        manifest = draft.model_copy(update={"example": BundleExample(text=texts[0], labels=labels_, scores=scores)})
-        write_manifest(staging, manifest)
-        check_parity(expected, predict_in_batches(load_bundle(staging), texts), texts)
+        manifest = write_checked_manifest(staging, draft, model, list(parity_texts) or ["example"])
         staging.chmod(0o755)  # mkdtemp makes it 0700: the service may run as another user
         if out_dir.exists():
             shutil.rmtree(out_dir)
@@ -105,11 +100,20 @@ def export_bundle(
     return manifest
 
 
-def predict_in_batches(runner: BundleRunner, texts: Sequence[str], batch_size: int = 256) -> list[Prediction]:
-    predictions: list[Prediction] = []
-    for start in range(0, len(texts), batch_size):
-        predictions.extend(runner.predict(texts[start : start + batch_size]))
-    return predictions
+def write_checked_manifest(
+    staging: Path, draft: BundleManifest, model: torch.nn.Module, texts: Sequence[str]
+) -> BundleManifest:
+    """Record the eager model's answer on the first text as the manifest's example, write the manifest,
+    and refuse the bundle unless the saved files, loaded as the service loads them, answer every text
+    like the eager model (with the tokenizer as saved, so a tokenizer that does not round-trip fails too)."""
+    tokenizer = load_tokenizer(staging / TOKENIZER_FILE, draft.max_seq_len)
+    eager = eager_runner(tokenizer, model, draft.labels, draft.max_word_chars, torch.device("cpu"))
+    expected = predict_all(eager, texts)
+    labels, scores = prediction_labels(expected[0])
+    manifest = draft.model_copy(update={"example": BundleExample(text=texts[0], labels=labels, scores=scores)})
+    write_manifest(staging, manifest)
+    check_parity(expected, predict_all(open_bundle(staging)[1], texts), texts)
+    return manifest
 
 
 def check_parity(expected: Sequence[Prediction], actual: Sequence[Prediction], texts: Sequence[str]) -> None:

@@ -1,16 +1,15 @@
 """fit(): one straight-line epoch loop shared by both tasks.
 
-AdamW with linear warm-up and decay, gradient clipping, mixed precision on CUDA, early stopping on the
-dev metric, and a fixed seed so two runs with the same config on the same machine give the same model.
-The task supplies three callables: batches, a loss, and the dev metrics.
+AdamW with linear warm-up and decay, gradient clipping, mixed precision on CUDA, dev metrics watched
+after every epoch, and a fixed seed so two runs with the same config on the same machine give the same
+model. The task supplies three callables: batches, a loss, and the dev metrics.
 """
 
 from __future__ import annotations
 
-import copy
 import random
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,11 +28,10 @@ DevMetrics = Callable[[nn.Module], dict[str, float]]
 
 @dataclass
 class FitResult:
-    """The best model state (by the dev metric) and one history row per epoch for the report."""
+    """Dev metrics after the last epoch (the trained model is the one `fit` was given) and one history
+    row per epoch for the report."""
 
-    best_state: dict[str, Tensor]
-    best_epoch: int
-    best_metrics: dict[str, float]
+    metrics: dict[str, float]
     history: list[dict[str, float]] = field(default_factory=list)
     seconds: float = 0.0
 
@@ -69,14 +67,14 @@ def fit(
     steps_per_epoch: int,
     loss_fn: LossFunction,
     dev_metrics: DevMetrics,
-    selection: Sequence[str],
     config: TrainConfig,
     device: torch.device,
     log: Callable[[str], Any] = print,
 ) -> FitResult:
-    """Train for `config.epochs` epochs and return the last state (`epoch_selection` "last"), or the
-    state with the best dev score, the sum of the `selection` metrics, with early stopping ("dev"; a
-    tagger serves slots and intents, so both choose its epoch)."""
+    """Train `model` in place for `config.epochs` epochs; the exported state is the one after the last.
+
+    Dev is measured after every epoch but never chooses anything: picking the epoch on dev would make
+    the dev figure optimistic, and the schedule decays to zero, so the last state is the settled one."""
     generator = seed_everything(config.seed)
     model.to(device)
     use_amp = config.amp and device.type == "cuda"
@@ -84,8 +82,9 @@ def fit(
     total = steps_per_epoch * config.epochs
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, linear_schedule(int(config.warmup * total), total))
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
-    result = FitResult(best_state={}, best_epoch=0, best_metrics={})
-    stale, started = 0, time.perf_counter()
+    history: list[dict[str, float]] = []
+    metrics: dict[str, float] = {}
+    started = time.perf_counter()
     for epoch in range(1, config.epochs + 1):
         model.train()
         progress = tqdm(batches(generator), total=steps_per_epoch, desc=f"epoch {epoch}", leave=False,
@@ -108,25 +107,11 @@ def fit(
         metrics = dev_metrics(model)
         row = {"epoch": epoch, "train_loss": loss_sum / max(count, 1), **metrics,
                "seconds": time.perf_counter() - started}
-        result.history.append(row)
-        score = sum(metrics[name] for name in selection)
-        if config.epoch_selection == "last":
-            improved = epoch == config.epochs  # dev is watched, never used to choose
-        else:
-            improved = not result.best_state or score > sum(result.best_metrics[name] for name in selection)
+        history.append(row)
         log(f"epoch {epoch:2d}  loss {row['train_loss']:.4f}  "
             + "  ".join(f"{name} {value:.2f}" for name, value in metrics.items())
-            + f"  {row['seconds']:.0f}s" + ("  *" if improved else ""))
-        if improved:
-            result.best_state = copy.deepcopy({k: v.detach().cpu() for k, v in model.state_dict().items()})
-            result.best_epoch, result.best_metrics, stale = epoch, metrics, 0
-        elif config.epoch_selection == "dev":
-            stale += 1
-            if stale >= config.patience:
-                log(f"early stop: no better {' + '.join(selection)} for {config.patience} epochs")
-                break
-    result.seconds = time.perf_counter() - started
-    return result
+            + f"  {row['seconds']:.0f}s" + ("  *" if epoch == config.epochs else ""))
+    return FitResult(metrics, history, time.perf_counter() - started)
 
 
 def shuffled_buckets(lengths: list[int], batch_size: int, generator: torch.Generator,

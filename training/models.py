@@ -2,7 +2,9 @@
 
 Both read padded batches (`model.text.pad_batch`) and pack them, so padding never reaches the LSTM
 states or the pooling: a text gets the same answer alone or in any batch. `forward` is what the
-exported TorchScript runs (probabilities and decoded tags); training calls `logits` / `scores`.
+exported TorchScript runs (probabilities and decoded tags); training calls `logits` / `scores`. Every
+exported class also exports `output_sizes()`, the size of each head keyed like the manifest's labels, so
+a bundle loader can check labels against what the module says of itself, not against its layer names.
 Shapes: B batch, T tokens, W bytes per word, E/H/F feature sizes, C classes, I intents, K slot tags.
 """
 
@@ -15,7 +17,7 @@ from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from model.manifest import PAD_ID, UNK_ID
-from model.text import bio_allowed
+
 
 class PackedBiLSTM(nn.Module):
     """A bidirectional LSTM over packed sequences: [B, T, E] + lengths → [B, T, 2H], zeros after each length."""
@@ -70,6 +72,7 @@ class BiLSTMClassifier(nn.Module):
     ) -> None:
         super().__init__()
         self.vocab_size = vocab_size
+        self.num_classes = num_classes
         self.unk_id = UNK_ID
         self.embed = nn.Embedding(vocab_size, embed_dim, padding_idx=PAD_ID)
         self.encoder = PackedBiLSTM(embed_dim, hidden_size, num_layers, dropout)
@@ -85,6 +88,12 @@ class BiLSTMClassifier(nn.Module):
     def forward(self, ids: Tensor, lengths: Tensor) -> Tensor:
         """Class probabilities [B, C] in float32 (softmax kept in fp32 when the weights are fp16)."""
         return torch.softmax(self.logits(ids, lengths).float(), dim=-1)
+
+    @torch.jit.export
+    def output_sizes(self) -> dict[str, int]:
+        """Outputs per head, keyed like `BundleManifest.output_sizes()`, so a loader can check the labels
+        against what the module says of itself instead of reaching into its layers."""
+        return {"classes": self.num_classes}
 
 
 class CharEncoder(nn.Module):
@@ -156,6 +165,8 @@ class BiLSTMTagger(nn.Module):
     ) -> None:
         super().__init__()
         self.vocab_size = vocab_size
+        self.num_intents = num_intents
+        self.num_tags = len(slot_tags)
         self.unk_id = UNK_ID
         self.embed = nn.Embedding(vocab_size, embed_dim, padding_idx=PAD_ID)
         self.chars = CharEncoder(byte_dim, char_filters)
@@ -238,45 +249,10 @@ class BiLSTMTagger(nn.Module):
         tag_probs = log_probs.gather(2, tags.unsqueeze(2)).squeeze(2).exp()
         return torch.softmax(intent_logits.float(), dim=-1), tags, tag_probs
 
-
-class ClassifierEnsemble(nn.Module):
-    """Classifiers trained alone (one seed each) answering as one model: the mean of their class
-    probabilities. Inputs and outputs are those of one `BiLSTMClassifier`, so a bundle holding an
-    ensemble is served like any other."""
-
-    def __init__(self, members: Sequence[nn.Module]) -> None:
-        super().__init__()
-        self.members = nn.ModuleList(members)
-
-    def forward(self, ids: Tensor, lengths: Tensor) -> Tensor:
-        probs: list[Tensor] = []
-        for member in self.members:
-            probs.append(member(ids, lengths))
-        return torch.stack(probs).mean(dim=0)
-
-
-class TaggerEnsemble(nn.Module):
-    """Taggers trained alone (one seed each) answering as one model: intent probabilities and per-token
-    tag probabilities are averaged, then the mean is decoded once with the constrained BIO decoding of
-    `BiLSTMTagger.decode`. Inputs and outputs are those of one `BiLSTMTagger`."""
-
-    def __init__(self, members: Sequence[BiLSTMTagger]) -> None:
-        super().__init__()
-        self.members = nn.ModuleList(members)
-        self.decoder = members[0]  # BIO structure, decode(); every member has the same tag set
-        self.slot_head = members[0].slot_head  # the bundle loader reads the tag count from it
-
-    def forward(self, ids: Tensor, chars: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        intent_probs: list[Tensor] = []
-        tag_probs: list[Tensor] = []
-        for member in self.members:
-            tag_logits, intent_logits = member.scores(ids, chars, lengths)
-            tag_probs.append(torch.softmax(tag_logits.float(), dim=-1))
-            intent_probs.append(torch.softmax(intent_logits.float(), dim=-1))
-        log_probs = torch.log(torch.stack(tag_probs).mean(dim=0))
-        tags = self.decoder.decode(log_probs, lengths)
-        chosen = log_probs.gather(2, tags.unsqueeze(2)).squeeze(2).exp()
-        return torch.stack(intent_probs).mean(dim=0), tags, chosen
+    @torch.jit.export
+    def output_sizes(self) -> dict[str, int]:
+        """Outputs per head, keyed like `BundleManifest.output_sizes()` (see `BiLSTMClassifier.output_sizes`)."""
+        return {"intents": self.num_intents, "slot_tags": self.num_tags}
 
 
 NEG = -1e4  # "not allowed" in training: finite, so masked branches never turn gradients into NaN

@@ -26,8 +26,7 @@ class ReportInputs:
     name: str
     kind: str
     metrics: Mapping[str, float]
-    history: Sequence[Mapping[str, float]]
-    best_epoch: int
+    history: Sequence[Mapping[str, float]]  # one row per epoch; the exported model is the last one's
     config: Mapping[str, Any]
     parameters: int
     train_examples: int
@@ -43,7 +42,7 @@ def build_report(inputs: ReportInputs) -> dict[str, bytes]:
     """report.md plus the two PNGs it links to."""
     return {
         REPORT: markdown(inputs).encode("utf-8"),
-        LEARNING_CURVES: learning_curves(inputs.history, inputs.best_epoch),
+        LEARNING_CURVES: learning_curves(inputs.history),
         CONFUSION_MATRIX: confusion_matrix_png(inputs.gold_labels, inputs.predicted_labels, inputs.known_labels),
     }
 
@@ -53,7 +52,7 @@ def markdown(inputs: ReportInputs) -> str:
     lines = [
         f"# {inputs.name} ({inputs.kind})",
         "",
-        f"Dev metrics of the exported model (epoch {inputs.best_epoch} of {len(inputs.history)}), in percent:",
+        f"Dev metrics of the exported model (the last of {len(inputs.history)} epochs), in percent:",
         "",
         "| " + " | ".join(inputs.metrics) + " |",
         "|" + " --- |" * len(inputs.metrics),
@@ -86,7 +85,7 @@ def markdown(inputs: ReportInputs) -> str:
     return "\n".join(lines)
 
 
-def learning_curves(history: Sequence[Mapping[str, float]], best_epoch: int) -> bytes:
+def learning_curves(history: Sequence[Mapping[str, float]]) -> bytes:
     """Training loss (left axis) and each dev metric (right axis) per epoch."""
     epochs = [row["epoch"] for row in history]
     figure, loss_axis = plt.subplots(figsize=(7, 4), dpi=100)
@@ -97,7 +96,7 @@ def learning_curves(history: Sequence[Mapping[str, float]], best_epoch: int) -> 
     for name in (n for n in history[0] if n not in ("epoch", "train_loss", "seconds")):
         metric_axis.plot(epochs, [row[name] for row in history], "-o", label=f"dev {name}")
     metric_axis.set_ylabel("dev metric (%)")
-    metric_axis.axvline(best_epoch, color="grey", linestyle=":", label="exported epoch")
+    metric_axis.axvline(epochs[-1], color="grey", linestyle=":", label="exported epoch")
     handles = loss_axis.get_legend_handles_labels()
     more = metric_axis.get_legend_handles_labels()
     metric_axis.legend(handles[0] + more[0], handles[1] + more[1], loc="center right", fontsize=8)

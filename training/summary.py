@@ -8,16 +8,12 @@ can never be predicted and always count as errors, so they are named with the de
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
 from pathlib import Path
 
 from model.text import bio_spans
 from training.config import TrainConfig
-from training.data import LabelledText, TaggedSentence, read_labelled, read_tagging
+from training.data import Examples, LabelledText, TaggedSentence, read_labelled, read_tagging
 from training.tokenizer import token_offsets
-
-Examples = Sequence[TaggedSentence] | Sequence[LabelledText]
-
 
 def read_data(config: TrainConfig) -> tuple[Examples, Examples]:
     """(train, dev) through the task's readers; a DataError names file and line of the first problem."""

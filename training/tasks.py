@@ -1,40 +1,38 @@
-"""run(config): read data → tokenizer → model → fit → report → export, for each task.
+"""run(config): read data → tokenizer → members → dev metrics → report → export, for either task.
 
-This is the glue between the readers, the loop and export. Dev metrics during training go through a
-`BundleRunner` around the eager model, i.e. the same tokenisation, padding and decoding code that the
-exported bundle runs, so the per-epoch figures and the exported bundle's figures agree.
+The steps are the same for a classifier and a tagger; what differs is one `training.kinds.TaskKind`.
+Dev metrics during training go through a `BundleRunner` around the eager model, i.e. the same
+tokenisation, padding and decoding code that the exported bundle runs, so the per-epoch figures and the
+exported bundle's figures agree.
 """
 
 from __future__ import annotations
 
 import time
-from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from tokenizers import Tokenizer
 from torch import Tensor, nn
 
-from model.manifest import PAD_ID, UNK_ID, Labels, ModelKind
-from model.runtime import BundleRunner
+from model.manifest import PAD_ID, UNK_ID, Labels
+from model.runtime import Prediction
 from model.text import EncodedText, encode_texts, pad_batch
 from training.config import TrainConfig
-from training.data import DataError
-from training.evaluate import accuracy, predict_labels, predict_slots, slot_metrics, slot_report
+from training.data import DataError, Examples
+from training.evaluate import metrics_of
 from training.export import export_bundle
-from training.loop import (Batch, BatchFactory, DevMetrics, FitResult, LossFunction, fit, pick_device,
-                           seed_everything, shuffled_buckets)
-from training.models import (BiLSTMClassifier, BiLSTMTagger, ClassifierEnsemble, TaggerEnsemble, constrained_nll,
-                             parameter_count)
+from training.inference import eager_runner, predict_all
+from training.kinds import TASKS, Targets, TaskKind
+from training.loop import (Batch, BatchFactory, FitResult, fit, pick_device, seed_everything,
+                           shuffled_buckets)
+from training.models import parameter_count
 from training.report import ReportInputs, build_report
 from training.summary import read_data, unseen_in_train
 from training.tokenizer import build_tokenizer, with_words
 from training.vectors import PickedVectors, open_vectors, pick_vectors, start_embedding
-
-IGNORE = -100  # cross-entropy target of padding positions
 
 
 @dataclass(frozen=True)
@@ -45,9 +43,79 @@ class RunResult:
     parameters: int
 
 
+@dataclass(frozen=True)
+class Setup:
+    """A task's data read, tokenised and labelled: everything training and export start from."""
+
+    config: TrainConfig
+    task: TaskKind
+    train: Examples
+    dev: Examples
+    tokenizer: Tokenizer
+    picked: PickedVectors | None
+    labels: Labels
+    batches: BatchFactory
+    new_model: Callable[[], nn.Module]
+    max_word_chars: int | None  # the tagger's bytes per word; None for a classifier
+
+    def runner_metrics(self, model: nn.Module, device: torch.device) -> tuple[dict[str, float], list[Prediction]]:
+        """(dev metrics, dev predictions) of `model`, answered through the runner the bundle will use."""
+        runner = eager_runner(self.tokenizer, model, self.labels, self.max_word_chars, device)
+        predictions = predict_all(runner, [e.text for e in self.dev])
+        return metrics_of(self.task.kind, self.dev, predictions), predictions
+
+
+@dataclass(frozen=True)
+class Trained:
+    """A trained model (one member or their ensemble) and what its bundle and report are made from."""
+
+    setup: Setup
+    model: nn.Module
+    metrics: dict[str, float]
+    report: ReportInputs
+    started: float  # perf_counter at the start of the run
+
+
 def run(config: TrainConfig, log: Callable[[str], object] = print) -> RunResult:
+    """Train the task of `config` (its members one after the other) and export the bundle to `config.out`."""
     torch.set_num_threads(config.threads)
-    return (run_classifier if config.task == "classifier" else run_tagger)(config, log)
+    started = time.perf_counter()
+    setup = set_up(config, log)
+    device = pick_device(config.device)
+    members = train_members(setup, device, log)
+    model = members[0].model if len(members) == 1 else setup.task.ensemble([member.model for member in members])
+    metrics, predictions = setup.runner_metrics(model, torch.device("cpu"))
+    part = setup.task.report(setup.train, setup.dev, setup.labels, predictions)
+    history = members[0].result.history
+    report = ReportInputs(
+        name=Path(config.out).name, kind=setup.task.kind, metrics=metrics, history=history,
+        config=config.for_manifest(), parameters=parameter_count(model), train_examples=len(setup.train),
+        dev_examples=len(setup.dev), gold_labels=part.gold, predicted_labels=part.predicted, known_labels=part.known,
+        details=part.details, notes=[part.note, *member_notes(members)],
+    )
+    return finish(Trained(setup, model, metrics, report, started), log)
+
+
+def set_up(config: TrainConfig, log: Callable[[str], object]) -> Setup:
+    """Read and check the data, fit the tokenizer (and vectors), read labels and targets: the log says each."""
+    task = TASKS[config.task]
+    train, dev = read_checked_data(config, log)
+    log(f"{task.kind}: {len(train)} train / {len(dev)} dev {task.unit}{task.headline(config, train)}")
+    seed_everything(config.seed)
+    texts = [e.text for e in train]
+    tokenizer, picked = fitted_tokenizer(texts, config, log)
+    encoded = encode_texts(tokenizer, texts)
+    prepared = task.prepare(config, train, encoded)
+    max_word_chars = config.max_word_chars if task.reads_chars else None
+
+    def new_model() -> nn.Module:
+        return with_vectors(task.new_model(tokenizer.get_vocab_size(), prepared.labels, config.model), tokenizer,
+                            picked, config)
+
+    log(f"{task.kind}: {prepared.summary}vocabulary {tokenizer.get_vocab_size()}, "
+        f"{parameter_count(new_model()):,} parameters per member, {config.members} member(s)")
+    batches = training_batches(config, texts, encoded, prepared.targets, max_word_chars)
+    return Setup(config, task, train, dev, tokenizer, picked, prepared.labels, batches, new_model, max_word_chars)
 
 
 def read_checked_data(config: TrainConfig, log: Callable[[str], object]) -> tuple[list, list]:
@@ -89,13 +157,6 @@ def with_vectors(
     return model
 
 
-def eager_runner(model: nn.Module, tokenizer: Tokenizer, labels: Labels, config: TrainConfig,
-                 device: torch.device) -> BundleRunner:
-    """The model being trained, decoded exactly as its exported bundle will be."""
-    word_chars = config.max_word_chars if labels.slot_tags is not None else None
-    return BundleRunner(tokenizer, model, labels, word_chars, device)
-
-
 def drop_words(ids: Tensor, probability: float, generator: torch.Generator) -> Tensor:
     """Word dropout: replace real tokens by [UNK] at random, so the model learns to use context and
     character features for words it has never seen."""
@@ -105,147 +166,22 @@ def drop_words(ids: Tensor, probability: float, generator: torch.Generator) -> T
     return ids.masked_fill(drop, UNK_ID)
 
 
-def label_index(labels: Sequence[str]) -> dict[str, int]:
-    return {label: index for index, label in enumerate(labels)}
-
-
-def class_order(seen: set[str], label_names: dict[str, str] | None) -> list[str]:
-    """Classes in output order: the order of `--label-names` when given, else sorted."""
-    if label_names is None:
-        return sorted(seen)
-    return [name for name in dict.fromkeys(label_names.values()) if name in seen]
-
-
-# --- tagger ------------------------------------------------------------------------------------------
-
-
-def run_tagger(config: TrainConfig, log: Callable[[str], object] = print) -> RunResult:
-    started = time.perf_counter()
-    train, dev = read_checked_data(config, log)
-    log(f"tagger: {len(train)} train / {len(dev)} dev sentences")
-    seed_everything(config.seed)
-    tokenizer, picked = fitted_tokenizer([s.text for s in train], config, log)
-    encoded = encode_texts(tokenizer, [s.text for s in train])
-    train_tags = [s.token_tags(e.offsets) for s, e in zip(train, encoded)]
-    slot_tags = ["O"] + sorted({t for tags in train_tags for t in tags} - {"O"})
-    intents = sorted({s.intent for s in train})
-    labels = Labels(intents=intents, slot_tags=slot_tags)
-    m = config.model
-
-    def new_model() -> nn.Module:
-        tagger = BiLSTMTagger(tokenizer.get_vocab_size(), slot_tags, len(intents), embed_dim=m.embed_dim,
-                              byte_dim=m.byte_dim, char_filters=m.char_filters, hidden_size=m.hidden_size,
-                              num_layers=m.num_layers, dropout=m.dropout)
-        return with_vectors(tagger, tokenizer, picked, config)
-
-    log(f"tagger: {len(slot_tags)} tags, {len(intents)} intents, vocabulary {tokenizer.get_vocab_size()}, "
-        f"{parameter_count(new_model()):,} parameters per member, {config.members} member(s)")
-    tag_ids, intent_ids = label_index(slot_tags), label_index(intents)
-    targets = [[tag_ids[t] for t in tags] for tags in train_tags]
-    texts = [s.text for s in train]
-    device = pick_device(config.device)
+def training_batches(
+    config: TrainConfig, texts: Sequence[str], encoded: Sequence[EncodedText], targets: Targets,
+    max_word_chars: int | None,
+) -> BatchFactory:
+    """Batches of similar lengths in a new random order each epoch, as (ids after word dropout, [word bytes,]
+    lengths, *the task's targets)."""
+    lengths = [len(e.ids) for e in encoded]
 
     def batches(generator: torch.Generator) -> Iterator[Batch]:
-        for chosen in shuffled_buckets([len(e.ids) for e in encoded], config.batch_size, generator):
-            inputs = pad_batch([encoded[i] for i in chosen], [texts[i] for i in chosen], config.max_word_chars)
-            tags = torch.full(inputs.ids.shape, IGNORE, dtype=torch.long)
-            for row, i in enumerate(chosen):
-                tags[row, : len(targets[i])] = torch.tensor(targets[i])
-            intent = torch.tensor([intent_ids[train[i].intent] for i in chosen])
-            assert inputs.chars is not None
-            yield drop_words(inputs.ids, config.word_dropout, generator), inputs.chars, inputs.lengths, tags, intent
+        for chosen in shuffled_buckets(lengths, config.batch_size, generator):
+            inputs = pad_batch([encoded[i] for i in chosen], [texts[i] for i in chosen], max_word_chars)
+            chars = () if inputs.chars is None else (inputs.chars,)
+            ids = drop_words(inputs.ids, config.word_dropout, generator)
+            yield ids, *chars, inputs.lengths, *targets(chosen, inputs.ids)
 
-    def loss(model: nn.Module, batch: Batch) -> Tensor:
-        ids, chars, lengths, tags, intent = batch
-        tag_logits, intent_logits = model.scores(ids, chars, lengths)
-        if config.sequence_loss:
-            slot_loss = constrained_nll(tag_logits, tags, lengths, model.inside, model.begin)
-        else:
-            slot_loss = F.cross_entropy(tag_logits.flatten(0, 1).float(), tags.flatten(), ignore_index=IGNORE)
-        return slot_loss + F.cross_entropy(intent_logits.float(), intent)
-
-    def dev_metrics(model: nn.Module) -> dict[str, float]:
-        runner = eager_runner(model, tokenizer, labels, config, device)
-        return slot_metrics(dev, predict_slots(runner, dev))
-
-    steps = -(-len(train) // config.batch_size)
-    members = train_members(config, new_model, batches, steps, loss, dev_metrics, ("slot_f1", "intent_acc"),
-                            device, log)
-    model = members[0].model if len(members) == 1 else TaggerEnsemble([member.model for member in members])
-    result = members[0].result
-    predicted = predict_slots(eager_runner(model, tokenizer, labels, config, torch.device("cpu")), dev)
-    metrics = slot_metrics(dev, predicted)
-    unseen = sorted({t for s in dev for t in s.tags} - set(slot_tags)) + sorted({s.intent for s in dev} - set(intents))
-    notes = [f"Dev labels never seen in training (always counted wrong): {', '.join(unseen) or 'none'}.",
-             *member_notes(members)]
-    report = ReportInputs(
-        name=Path(config.out).name, kind="tagger", metrics=metrics, history=result.history,
-        best_epoch=result.best_epoch, config=config.for_manifest(), parameters=parameter_count(model),
-        train_examples=len(train), dev_examples=len(dev), gold_labels=[s.intent for s in dev],
-        predicted_labels=predicted.intents, known_labels=intents, details=slot_report(dev, predicted), notes=notes,
-    )
-    return finish(model, tokenizer, "tagger", labels, config, metrics, [s.text for s in dev], report,
-                  result.best_epoch, started, log, picked)
-
-
-# --- classifier --------------------------------------------------------------------------------------
-
-
-def run_classifier(config: TrainConfig, log: Callable[[str], object] = print) -> RunResult:
-    started = time.perf_counter()
-    train, dev = read_checked_data(config, log)
-    classes = class_order({e.label for e in train}, config.label_names)
-    if len(classes) < 2:
-        raise DataError(config.train, None, f"needs at least two labels, found {classes}")
-    log(f"classifier: {len(train)} train / {len(dev)} dev texts, classes {classes}")
-    seed_everything(config.seed)
-    tokenizer, picked = fitted_tokenizer([e.text for e in train], config, log)
-    encoded = encode_texts(tokenizer, [e.text for e in train])
-    labels = Labels(classes=classes)
-    m = config.model
-
-    def new_model() -> nn.Module:
-        classifier = BiLSTMClassifier(tokenizer.get_vocab_size(), len(classes), embed_dim=m.embed_dim,
-                                      hidden_size=m.hidden_size, num_layers=m.num_layers, dropout=m.dropout)
-        return with_vectors(classifier, tokenizer, picked, config)
-
-    log(f"classifier: vocabulary {tokenizer.get_vocab_size()}, {parameter_count(new_model()):,} parameters per "
-        f"member, {config.members} member(s)")
-    class_ids = label_index(classes)
-    targets = [class_ids[e.label] for e in train]
-    device = pick_device(config.device)
-
-    def batches(generator: torch.Generator) -> Iterator[Batch]:
-        for chosen in shuffled_buckets([len(e.ids) for e in encoded], config.batch_size, generator):
-            inputs = pad_batch([encoded[i] for i in chosen])
-            target = torch.tensor([targets[i] for i in chosen])
-            yield drop_words(inputs.ids, config.word_dropout, generator), inputs.lengths, target
-
-    def loss(model: nn.Module, batch: Batch) -> Tensor:
-        ids, lengths, target = batch
-        return F.cross_entropy(model.logits(ids, lengths).float(), target)
-
-    def dev_metrics(model: nn.Module) -> dict[str, float]:
-        runner = eager_runner(model, tokenizer, labels, config, device)
-        return {"accuracy": accuracy([e.label for e in dev], predict_labels(runner, dev))}
-
-    steps = -(-len(train) // config.batch_size)
-    members = train_members(config, new_model, batches, steps, loss, dev_metrics, ("accuracy",), device, log)
-    model = members[0].model if len(members) == 1 else ClassifierEnsemble([member.model for member in members])
-    result = members[0].result
-    predicted = predict_labels(eager_runner(model, tokenizer, labels, config, torch.device("cpu")), dev)
-    metrics = {"accuracy": accuracy([e.label for e in dev], predicted)}
-    counts = Counter(e.label for e in train)
-    notes = ["Training label counts: " + ", ".join(f"{label}: {counts[label]:,}" for label in classes) + ".",
-             *member_notes(members)]
-    report = ReportInputs(
-        name=Path(config.out).name, kind="classifier", metrics=metrics, history=result.history,
-        best_epoch=result.best_epoch, config=config.for_manifest(), parameters=parameter_count(model),
-        train_examples=len(train), dev_examples=len(dev), gold_labels=[e.label for e in dev],
-        predicted_labels=predicted, known_labels=classes, notes=notes,
-    )
-    return finish(model, tokenizer, "classifier", labels, config, metrics, [e.text for e in dev], report,
-                  result.best_epoch, started, log, picked)
+    return batches
 
 
 @dataclass(frozen=True)
@@ -255,23 +191,25 @@ class Member:
     result: FitResult
 
 
-def train_members(
-    config: TrainConfig, new_model: Callable[[], nn.Module], batches: BatchFactory, steps: int, loss: LossFunction,
-    dev_metrics: DevMetrics, selection: Sequence[str], device: torch.device, log: Callable[[str], object],
-) -> list[Member]:
+def train_members(setup: Setup, device: torch.device, log: Callable[[str], object]) -> list[Member]:
     """Train `config.members` models alike but for the seed (seed, seed+1, ...), one after the other.
 
     Each member's seed fixes its initial weights, batch order and word dropout; nothing about a member
     is chosen on dev, so several members only average out the seed's luck."""
+    config = setup.config
+    steps = -(-len(setup.train) // config.batch_size)
+
+    def dev_metrics(model: nn.Module) -> dict[str, float]:
+        return setup.runner_metrics(model, device)[0]
+
     members = []
     for index in range(config.members):
         seed = config.seed + index
         if config.members > 1:
             log(f"member {index + 1}/{config.members} (seed {seed})")
         seed_everything(seed)  # initial weights
-        model = new_model()
-        result = fit(model, batches, steps, loss, dev_metrics, selection, replace(config, seed=seed), device, log)
-        model.load_state_dict(result.best_state)
+        model = setup.new_model()
+        result = fit(model, setup.batches, steps, setup.task.loss, dev_metrics, replace(config, seed=seed), device, log)
         members.append(Member(seed, model.cpu().eval(), result))
     return members
 
@@ -280,26 +218,23 @@ def member_notes(members: Sequence[Member]) -> list[str]:
     if len(members) == 1:
         return []
     return ["", f"Ensemble of {len(members)} members (probabilities averaged); each member alone on dev:", ""] + [
-        f"- seed {member.seed}: " + ", ".join(f"{name} {value:.2f}" for name, value in member.result.best_metrics.items())
+        f"- seed {member.seed}: " + ", ".join(f"{name} {value:.2f}" for name, value in member.result.metrics.items())
         for member in members
     ] + ["", "The per-epoch table and the learning curves are those of the first member."]
 
 
-def finish(
-    model: nn.Module, tokenizer: Tokenizer, kind: ModelKind, labels: Labels, config: TrainConfig,
-    metrics: dict[str, float], dev_texts: list[str], report: ReportInputs, best_epoch: int, started: float,
-    log: Callable[[str], object], picked: PickedVectors | None,
-) -> RunResult:
+def finish(trained: Trained, log: Callable[[str], object]) -> RunResult:
     """Export the bundle with its report; parity is checked on the whole dev set."""
-    seconds = time.perf_counter() - started
-    training = {**config.for_manifest(), "best_epoch": best_epoch, "epochs_run": len(report.history),
-                "train_seconds": round(seconds, 1)}
+    setup, config = trained.setup, trained.setup.config
+    seconds = time.perf_counter() - trained.started
+    training = {**config.for_manifest(), "epochs_run": len(trained.report.history), "train_seconds": round(seconds, 1)}
     export_bundle(
-        model, tokenizer, Path(config.out), kind=kind, labels=labels, max_seq_len=config.max_seq_len,
-        max_word_chars=config.max_word_chars if kind == "tagger" else None, training_config=training,
-        metrics={"dev": metrics}, parity_texts=dev_texts, extra_files=build_report(report),
-        vectors=picked.info(config.freeze_vectors) if picked else None,
+        trained.model, setup.tokenizer, Path(config.out), kind=setup.task.kind, labels=setup.labels,
+        max_seq_len=config.max_seq_len, max_word_chars=setup.max_word_chars, training_config=training,
+        metrics={"dev": trained.metrics}, parity_texts=[e.text for e in setup.dev],
+        extra_files=build_report(trained.report),
+        vectors=setup.picked.info(config.freeze_vectors) if setup.picked else None,
     )
-    log(f"exported {config.out}: dev " + ", ".join(f"{k} {v:.2f}" for k, v in metrics.items())
+    log(f"exported {config.out}: dev " + ", ".join(f"{k} {v:.2f}" for k, v in trained.metrics.items())
         + f" ({seconds:.0f}s)")
-    return RunResult(Path(config.out), metrics, seconds, parameter_count(model))
+    return RunResult(Path(config.out), trained.metrics, seconds, parameter_count(trained.model))

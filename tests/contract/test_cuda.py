@@ -109,27 +109,28 @@ def test_half_precision_tags_like_full_precision_on_the_dev_set(bundle: str) -> 
     """fp16 weights: the same labels for ≥ 99.9 % of dev texts and slot F1 within 0.1 of fp32."""
     from model.runtime import prediction_labels
     from training.data import read_tagging
-    from training.evaluate import predict_slots, predict_texts, slot_metrics
+    from training.evaluate import metrics_of
+    from training.inference import predict_all
 
     sentences = read_tagging(DATA_DIR / bundle / "dev", "auto")
     full, half = served_on_cuda(bundle), served_on_cuda(bundle, half=True)
     texts = [sentence.text for sentence in sentences]
-    same = sum(
-        prediction_labels(a)[0] == prediction_labels(b)[0]
-        for a, b in zip(predict_texts(full, texts), predict_texts(half, texts), strict=True)
-    )
+    on_full, on_half = predict_all(full, texts), predict_all(half, texts)
+    same = sum(prediction_labels(a)[0] == prediction_labels(b)[0] for a, b in zip(on_full, on_half, strict=True))
     assert same / len(texts) >= 0.999, f"{len(texts) - same} of {len(texts)} texts changed labels in fp16"
-    f1_full = slot_metrics(sentences, predict_slots(full, sentences))["slot_f1"]
-    f1_half = slot_metrics(sentences, predict_slots(half, sentences))["slot_f1"]
+    f1_full = metrics_of("tagger", sentences, on_full)["slot_f1"]
+    f1_half = metrics_of("tagger", sentences, on_half)["slot_f1"]
     assert abs(f1_full - f1_half) <= 0.1
 
 
 def test_half_precision_sentiment_like_full_precision_on_the_dev_set() -> None:
     from training.data import read_labelled_table
-    from training.evaluate import predict_labels
+    from training.evaluate import predicted_classes
+    from training.inference import predict_all
 
     examples = read_labelled_table(DATA_DIR / "sst2" / "dev.tsv", None, None)
-    full = predict_labels(served_on_cuda("sentiment"), examples)
-    half = predict_labels(served_on_cuda("sentiment", half=True), examples)
+    texts = [example.text for example in examples]
+    full = predicted_classes(predict_all(served_on_cuda("sentiment"), texts))
+    half = predicted_classes(predict_all(served_on_cuda("sentiment", half=True), texts))
     same = sum(a == b for a, b in zip(full, half, strict=True))
     assert same / len(examples) >= 0.999, f"{len(examples) - same} of {len(examples)} labels changed in fp16"

@@ -11,14 +11,9 @@ from torch import Tensor
 
 from model.manifest import Labels, sha256_file
 from model.runtime import ClassifierPrediction, TaggerPrediction, load_bundle
+from training.ensembles import ClassifierEnsemble, TaggerEnsemble
 from training.export import ExportParityError, export_bundle
-from training.models import (
-    BiLSTMClassifier,
-    BiLSTMTagger,
-    ClassifierEnsemble,
-    TaggerEnsemble,
-    parameter_count,
-)
+from training.models import BiLSTMClassifier, BiLSTMTagger, parameter_count
 from training.tokenizer import build_tokenizer
 
 TEXTS = ["show flights to Boston", "cheapest fare from denver to st. louis", "what's the weather", "x"]
@@ -143,3 +138,32 @@ def test_ensembles_export_as_one_module_answering_with_the_mean(tmp_path: Path) 
     assert loaded.predict(TEXTS)[1].tags == [SLOT_TAGS[t] for t in tags[1, : int(tagger_batch.lengths[1])].tolist()]
     assert json.loads((tmp_path / "tag" / "manifest.json").read_text())["parameters"] == sum(
         parameter_count(m) for m in taggers)
+
+
+def test_every_exported_module_states_the_output_sizes_its_manifest_expects(tmp_path: Path) -> None:
+    """`output_sizes()` survives TorchScript export and has the manifest's keys and values, for single
+    models and ensembles alike (the bundle loader can check labels without knowing layer names)."""
+    torch.manual_seed(0)
+    tokenizer = build_tokenizer(TEXTS)
+    classifiers = [BiLSTMClassifier(40, 3, embed_dim=8, hidden_size=8) for _ in range(2)]
+    for name, model in (("one", classifiers[0]), ("pair", ClassifierEnsemble(classifiers))):
+        export_bundle(
+            model, tokenizer, tmp_path / name, kind="classifier", labels=Labels(classes=["a", "b", "c"]),
+            max_seq_len=16, max_word_chars=None, training_config={}, metrics={}, parity_texts=TEXTS,
+        )
+    torch.manual_seed(1)
+    taggers = [tiny_tagger(), BiLSTMTagger(30, SLOT_TAGS, 2, embed_dim=8, byte_dim=4, char_filters=6, hidden_size=8)]
+    export_tagger(taggers[0], tmp_path / "tagger")
+    export_tagger(TaggerEnsemble(taggers), tmp_path / "taggers")
+    expected = {"one": {"classes": 3}, "pair": {"classes": 3}, "tagger": {"intents": 2, "slot_tags": len(SLOT_TAGS)},
+                "taggers": {"intents": 2, "slot_tags": len(SLOT_TAGS)}}
+    for name, sizes in expected.items():
+        module = torch.jit.load(str(tmp_path / name / "model.pt"))
+        manifest = load_bundle(tmp_path / name).manifest
+        assert module.output_sizes() == manifest.output_sizes() == sizes, name
+
+
+def test_ensemble_members_must_agree_on_output_sizes() -> None:
+    with pytest.raises(ValueError, match=r"ensemble members differ in output size: \[2, 3\]"):
+        ClassifierEnsemble([BiLSTMClassifier(40, 2, embed_dim=8, hidden_size=8),
+                            BiLSTMClassifier(40, 3, embed_dim=8, hidden_size=8)])

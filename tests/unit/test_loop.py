@@ -1,4 +1,4 @@
-"""The loop's pieces: schedule, length buckets, early stopping on the joint dev score."""
+"""The loop's pieces: schedule, length buckets, and the last epoch as the result."""
 
 from __future__ import annotations
 
@@ -21,29 +21,20 @@ def test_buckets_cover_every_example_once_with_similar_lengths() -> None:
     assert all(abs(lengths[a] - lengths[b]) == 1 for a, b in batches)
 
 
-def test_fit_keeps_the_best_epoch_by_the_summed_selection_and_stops_early() -> None:
-    model = nn.Linear(1, 1)
-    scores = iter([{"f1": 90.0, "acc": 90.0}, {"f1": 95.0, "acc": 80.0}, {"f1": 91.0, "acc": 91.0},
-                   {"f1": 80.0, "acc": 80.0}, {"f1": 85.0, "acc": 85.0}, {"f1": 99.0, "acc": 99.0}])
-    config = TrainConfig(task="slots", train="", dev="", out="", epochs=6, patience=2, warmup=0.0,
-                         epoch_selection="dev")
-    batches = lambda generator: [(torch.ones(4, 1), torch.zeros(4, 1))]  # noqa: E731
-    loss = lambda model, batch: ((model(batch[0]) - batch[1]) ** 2).mean()  # noqa: E731
-    logged: list[str] = []
-    result = fit(model, batches, 1, loss, lambda m: next(scores), ("f1", "acc"), config, torch.device("cpu"),
-                 logged.append)
-    assert (result.best_epoch, result.best_metrics) == (3, {"f1": 91.0, "acc": 91.0})
-    assert [row["epoch"] for row in result.history] == [1, 2, 3, 4, 5]  # epoch 6 (99/99) never ran
-    assert logged[-1] == "early stop: no better f1 + acc for 2 epochs"
-
-
-def test_fit_by_default_keeps_the_last_epoch_and_only_watches_dev() -> None:
+def test_fit_keeps_the_last_epoch_and_only_watches_dev() -> None:
     model = nn.Linear(1, 1)
     scores = iter([{"acc": 90.0}, {"acc": 99.0}, {"acc": 80.0}, {"acc": 70.0}])
-    config = TrainConfig(task="sentiment", train="", dev="", out="", epochs=4, patience=1, warmup=0.0)
+    seen: list[dict[str, torch.Tensor]] = []  # the weights dev saw after each epoch
+
+    def dev_metrics(trained: nn.Module) -> dict[str, float]:
+        seen.append({k: v.clone() for k, v in trained.state_dict().items()})
+        return next(scores)
+
+    config = TrainConfig(task="sentiment", train="", dev="", out="", epochs=4, warmup=0.0)
     batches = lambda generator: [(torch.ones(4, 1), torch.zeros(4, 1))]  # noqa: E731
     loss = lambda model, batch: ((model(batch[0]) - batch[1]) ** 2).mean()  # noqa: E731
-    result = fit(model, batches, 1, loss, lambda m: next(scores), ("acc",), config, torch.device("cpu"), print)
-    assert (result.best_epoch, result.best_metrics) == (4, {"acc": 70.0})  # no early stop, no choice on dev
+    result = fit(model, batches, 1, loss, dev_metrics, config, torch.device("cpu"), print)
+    assert result.metrics == {"acc": 70.0}  # the last epoch's, not the best one's (99)
     assert [row["acc"] for row in result.history] == [90.0, 99.0, 80.0, 70.0]
-    assert all(torch.equal(result.best_state[k], v) for k, v in model.state_dict().items())
+    assert all(torch.equal(seen[-1][k], v) for k, v in model.state_dict().items())  # no earlier state restored
+    assert not all(torch.equal(seen[1][k], v) for k, v in model.state_dict().items())

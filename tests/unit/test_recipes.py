@@ -1,0 +1,50 @@
+"""`python -m training recipe NAME`: the default bundles' recipes build the configs their commands did."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import training.tasks
+from training.cli import main
+from training.config import TrainConfig
+
+# The commands scripts/train_default_models.sh ran before the recipes lived in Python.
+COMMANDS = {
+    "atis": ["slots", "--train", "D/atis/train", "--dev", "D/atis/dev", "--out", "O/atis"],
+    "snips": ["slots", "--train", "D/snips/train", "--dev", "D/snips/dev", "--out", "O/snips", "--epochs", "25",
+              "--lr", "3e-3", "--vectors", "glove-6b-50d", "--embed-dim", "128", "--vectors-extra", "20000"],
+    "sentiment": ["sentiment", "--train", "D/sst2/train_phrases.tsv", "--dev", "D/sst2/dev.tsv", "--out",
+                  "O/sentiment", "--label-names", "0=negative,1=positive"],
+}
+
+
+@pytest.fixture
+def configs(monkeypatch: pytest.MonkeyPatch) -> list[TrainConfig]:
+    """The configs the CLI would train, in order, with training itself replaced by recording them."""
+    seen: list[TrainConfig] = []
+    monkeypatch.setattr(training.tasks, "run", seen.append)
+    return seen
+
+
+@pytest.mark.parametrize("name", list(COMMANDS))
+def test_recipe_is_the_command_it_replaces(name: str, configs: list[TrainConfig]) -> None:
+    assert main(COMMANDS[name]) == 0
+    assert main(["recipe", name, "--data-root", "D", "--out", f"O/{name}"]) == 0
+    assert configs[0] == configs[1]
+
+
+def test_snips_recipe_values_and_run_overrides(configs: list[TrainConfig]) -> None:
+    assert main(["recipe", "snips", "--data-root", "D", "--threads", "1", "--seed", "7"]) == 0
+    config = configs[0]
+    assert (config.epochs, config.lr, config.vectors, config.vectors_extra, config.model.embed_dim) == (
+        25, 3e-3, "glove-6b-50d", 20_000, 128)
+    assert (config.threads, config.seed, config.out, config.train) == (1, 7, str(Path("model/snips")), "D/snips/train")
+
+
+def test_unknown_recipe_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["recipe", "imdb"])
+    assert exit_.value.code == 2
+    assert "invalid choice: 'imdb'" in capsys.readouterr().err

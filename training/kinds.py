@@ -1,0 +1,174 @@
+"""The two kinds of task, each described once: labels, model, training targets, loss, ensemble, report.
+
+`training.tasks.run` drives either description through the same steps (read, tokenise, train the members,
+score dev, export), so everything that differs between a classifier and a tagger is in this module and
+nothing else in the pipeline asks which kind it runs.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from model.manifest import Labels, ModelKind
+from model.runtime import Prediction
+from model.text import EncodedText
+from training.config import ModelConfig, Task, TrainConfig
+from training.data import DataError, Examples, LabelledText, TaggedSentence
+from training.ensembles import ClassifierEnsemble, TaggerEnsemble
+from training.evaluate import predicted_classes, slot_predictions, slot_report
+from training.loop import Batch
+from training.models import BiLSTMClassifier, BiLSTMTagger, constrained_nll
+
+IGNORE = -100  # tag target after a sentence's end (the loss masks it by length)
+
+Targets = Callable[[Sequence[int], Tensor], tuple[Tensor, ...]]  # (chosen examples, their padded ids) → targets
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """What a task reads from its training data once the tokenizer exists: labels and training targets."""
+
+    labels: Labels
+    targets: Targets
+    summary: str  # the labels in a few words, for the log ("" when the first log line said it already)
+
+
+@dataclass(frozen=True)
+class DevReport:
+    """The task's part of report.md: labels for the confusion matrix, a per-label table, one note."""
+
+    gold: list[str]
+    predicted: list[str]
+    known: list[str]  # the model's labels, in output order
+    details: str
+    note: str
+
+
+@dataclass(frozen=True)
+class TaskKind:
+    """One task, as `run` needs it. Each callable is a plain function below."""
+
+    kind: ModelKind
+    unit: str  # what one example is called in the log
+    reads_chars: bool  # the model also reads each word's bytes (`--max-word-chars`)
+    headline: Callable[[TrainConfig, Examples], str]  # checks the training labels before any work; log text
+    prepare: Callable[[TrainConfig, Examples, Sequence[EncodedText]], Prepared]
+    new_model: Callable[[int, Labels, ModelConfig], nn.Module]  # (vocabulary size, labels, sizes) → model
+    loss: Callable[[nn.Module, Batch], Tensor]  # batch: (ids, [chars,] lengths, *targets)
+    ensemble: Callable[[Sequence[nn.Module]], nn.Module]
+    report: Callable[[Examples, Examples, Labels, Sequence[Prediction]], DevReport]  # (train, dev, ...)
+
+
+def label_index(labels: Sequence[str]) -> dict[str, int]:
+    return {label: index for index, label in enumerate(labels)}
+
+
+# --- tagger ------------------------------------------------------------------------------------------
+
+
+def tagger_prepare(config: TrainConfig, train: Sequence[TaggedSentence], encoded: Sequence[EncodedText]) -> Prepared:
+    """Slot tags are read at token level (a word cut into several tokens adds `I-x` after its `B-x`)."""
+    train_tags = [s.token_tags(e.offsets) for s, e in zip(train, encoded)]
+    slot_tags = ["O"] + sorted({t for tags in train_tags for t in tags} - {"O"})
+    intents = sorted({s.intent for s in train})
+    tag_ids, intent_ids = label_index(slot_tags), label_index(intents)
+    tag_targets = [[tag_ids[t] for t in tags] for tags in train_tags]
+    intent_targets = [intent_ids[s.intent] for s in train]
+
+    def targets(chosen: Sequence[int], ids: Tensor) -> tuple[Tensor, ...]:
+        tags = torch.full(ids.shape, IGNORE, dtype=torch.long)
+        for row, i in enumerate(chosen):
+            tags[row, : len(tag_targets[i])] = torch.tensor(tag_targets[i])
+        return tags, torch.tensor([intent_targets[i] for i in chosen])
+
+    return Prepared(Labels(intents=intents, slot_tags=slot_tags), targets,
+                    f"{len(slot_tags)} tags, {len(intents)} intents, ")
+
+
+def new_tagger(vocab_size: int, labels: Labels, m: ModelConfig) -> nn.Module:
+    return BiLSTMTagger(vocab_size, labels.slot_tags or [], len(labels.intents or []), embed_dim=m.embed_dim,
+                        byte_dim=m.byte_dim, char_filters=m.char_filters, hidden_size=m.hidden_size,
+                        num_layers=m.num_layers, dropout=m.dropout)
+
+
+def tagger_loss(model: nn.Module, batch: Batch) -> Tensor:
+    """Constrained-CRF loss of the tags (the sequence model `decode` decodes) plus intent cross-entropy."""
+    ids, chars, lengths, tags, intent = batch
+    tag_logits, intent_logits = model.scores(ids, chars, lengths)
+    slot_loss = constrained_nll(tag_logits, tags, lengths, model.inside, model.begin)
+    return slot_loss + F.cross_entropy(intent_logits.float(), intent)
+
+
+def tagger_report(train: Examples, dev: Sequence[TaggedSentence], labels: Labels,
+                  predictions: Sequence[Prediction]) -> DevReport:
+    predicted = slot_predictions(dev, predictions)
+    intents, slot_tags = labels.intents or [], labels.slot_tags or []
+    unseen = sorted({t for s in dev for t in s.tags} - set(slot_tags)) + sorted({s.intent for s in dev} - set(intents))
+    return DevReport([s.intent for s in dev], predicted.intents, intents, slot_report(dev, predicted),
+                     f"Dev labels never seen in training (always counted wrong): {', '.join(unseen) or 'none'}.")
+
+
+TAGGER = TaskKind(
+    kind="tagger", unit="sentences", reads_chars=True, headline=lambda config, train: "",
+    prepare=tagger_prepare, new_model=new_tagger, loss=tagger_loss, ensemble=TaggerEnsemble,  # type: ignore[arg-type]
+    report=tagger_report,  # type: ignore[arg-type]
+)
+
+
+# --- classifier --------------------------------------------------------------------------------------
+
+
+def class_order(seen: set[str], label_names: dict[str, str] | None) -> list[str]:
+    """Classes in output order: the order of `--label-names` when given, else sorted."""
+    if label_names is None:
+        return sorted(seen)
+    return [name for name in dict.fromkeys(label_names.values()) if name in seen]
+
+
+def classifier_classes(config: TrainConfig, train: Sequence[LabelledText]) -> list[str]:
+    classes = class_order({e.label for e in train}, config.label_names)
+    if len(classes) < 2:
+        raise DataError(config.train, None, f"needs at least two labels, found {classes}")
+    return classes
+
+
+def classifier_prepare(config: TrainConfig, train: Sequence[LabelledText], encoded: Sequence[EncodedText]) -> Prepared:
+    classes = classifier_classes(config, train)
+    class_ids = label_index(classes)
+    class_targets = [class_ids[e.label] for e in train]
+    return Prepared(Labels(classes=classes), lambda chosen, ids: (torch.tensor([class_targets[i] for i in chosen]),),
+                    "")
+
+
+def new_classifier(vocab_size: int, labels: Labels, m: ModelConfig) -> nn.Module:
+    return BiLSTMClassifier(vocab_size, len(labels.classes or []), embed_dim=m.embed_dim, hidden_size=m.hidden_size,
+                            num_layers=m.num_layers, dropout=m.dropout)
+
+
+def classifier_loss(model: nn.Module, batch: Batch) -> Tensor:
+    ids, lengths, target = batch
+    return F.cross_entropy(model.logits(ids, lengths).float(), target)
+
+
+def classifier_report(train: Sequence[LabelledText], dev: Sequence[LabelledText], labels: Labels,
+                      predictions: Sequence[Prediction]) -> DevReport:
+    classes = labels.classes or []
+    counts = Counter(e.label for e in train)
+    return DevReport([e.label for e in dev], predicted_classes(predictions), classes, "",
+                     "Training label counts: " + ", ".join(f"{label}: {counts[label]:,}" for label in classes) + ".")
+
+
+CLASSIFIER = TaskKind(
+    kind="classifier", unit="texts", reads_chars=False,
+    headline=lambda config, train: f", classes {classifier_classes(config, train)}",  # type: ignore[arg-type]
+    prepare=classifier_prepare, new_model=new_classifier, loss=classifier_loss,  # type: ignore[arg-type]
+    ensemble=ClassifierEnsemble, report=classifier_report,  # type: ignore[arg-type]
+)
+
+TASKS: dict[Task, TaskKind] = {"tagger": TAGGER, "classifier": CLASSIFIER}
