@@ -209,22 +209,26 @@ def load_bundle(bundle_dir: Path, device: torch.device | str = "cpu") -> LoadedB
 
 
 def check_output_sizes(runner: LoadedBundle) -> None:
-    """Run one probe text and check each head has as many outputs as the manifest has labels."""
+    """Check each head has as many outputs as the manifest has labels, as the module states it
+    (`output_sizes()`, exported by training) and as a probe text shows for the head it returns whole."""
     manifest = runner.manifest
+    try:
+        stated = {str(field): int(size) for field, size in runner.module.output_sizes().items()}
+    except Exception:
+        raise BundleError(manifest.name, "model does not state its output sizes (no output_sizes())") from None
     inputs = pad_batch(encode_texts(runner.tokenizer, ["probe"]), ["probe"], runner.max_word_chars)
     try:
         with torch.inference_mode():
             outputs = runner.forward(inputs)
     except Exception as exc:
         raise BundleError(manifest.name, f"model does not run on a probe input ({type(exc).__name__})") from None
-    if runner.is_tagger:
-        sizes = {"intents": outputs[0].shape[1], "slot_tags": int(runner.module.slot_head.weight.shape[0])}
-    else:
-        sizes = {"classes": outputs[0].shape[1]}
+    head, shown = ("intents" if runner.is_tagger else "classes"), outputs[0].shape[1]
+    if stated.get(head) != shown:
+        raise BundleError(manifest.name, f"model states {stated.get(head)} {head} but outputs {shown}")
     for field, expected in manifest.output_sizes().items():
-        if sizes[field] != expected:
+        if stated.get(field) != expected:
             raise BundleError(
-                manifest.name, f"labels.{field} has {expected} entries but the model outputs {sizes[field]}"
+                manifest.name, f"labels.{field} has {expected} entries but the model outputs {stated.get(field)}"
             )
 
 

