@@ -14,7 +14,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 if TYPE_CHECKING:
     import torch
 
-CPU_BATCH_SIZE = 32  # on a CPU thread, batches beyond ~32 stop paying: per-sentence cost is flat
+CPU_BATCH_SIZE = 32  # on a CPU thread, larger batches stop paying: per-sentence cost flattens (bench/serve.py)
 QUEUED_BATCHES = 8
 GPU_BATCH_SIZE = 512  # a GPU forward costs about the same at any batch size: fill it
 

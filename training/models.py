@@ -107,8 +107,8 @@ class CharEncoder(nn.Module):
 
     def forward(self, chars: Tensor) -> Tensor:
         """Only real tokens and only the bytes up to the batch's longest word are convolved (padding
-        tokens get zero features): on short ATIS/SNIPS words this is ~3x less work than the full
-        [B*T, W] grid. Conv outputs at byte positions past a word's end are masked to 0 before the max
+        tokens get zero features): on short ATIS/SNIPS words far less work than the full [B*T, W]
+        grid (bench/serving_cost.py). Conv outputs at byte positions past a word's end are masked to 0 before the max
         (ReLU outputs are ≥ 0, so the max is unchanged by them), so a word's features depend only on
         its own bytes, never on how long its batch-mates are."""
         batch, length, width = chars.shape
