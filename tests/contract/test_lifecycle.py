@@ -12,6 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from app.drain_notice import RECHECK_S
 from tests.support import MODEL_DIR, LiveServer, metric_samples
 
 pytestmark = pytest.mark.anyio
@@ -75,6 +76,8 @@ def assert_unready_but_serving(url: str, until: float) -> None:
     while httpx.get(f"{url}/readyz", timeout=5).status_code == 200:
         assert time.monotonic() < deadline, "still ready 1 s after SIGTERM"
         time.sleep(0.02)
+    # One worker has seen the notice; each other worker looks at it again within RECHECK_S.
+    time.sleep(RECHECK_S)
     answered = 0
     while time.monotonic() < until:
         response = httpx.post(f"{url}/classify", json={"text": "fly to denver"}, timeout=5)
