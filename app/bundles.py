@@ -86,11 +86,11 @@ def load_served_bundles(settings: Settings, metrics: Metrics) -> dict[str, Serve
     batch_size = settings.batch_size_for(device)
     served: dict[str, ServedBundle] = {}
     for path in bundle_dirs(settings.model_dir, settings.models):
-        runner = load_bundle(path, device)
+        runner = load_bundle(path)  # verified on the CPU, then placed
         if runner.manifest.name != path.name:
             raise BundleError(path.name, f"manifest names the bundle '{runner.manifest.name}', not its folder's name")
         if device.type == "cuda":
-            prepare_for_cuda(runner, half)
+            prepare_for_cuda(runner, device, half)
         batcher = make_batcher(runner, settings, batch_size, metrics)
         warm_up(runner, batch_size)
         served[runner.manifest.name] = ServedBundle(runner, batcher, batch_size, half)

@@ -19,9 +19,10 @@ def keep_fp32_exact() -> None:
     torch.backends.cudnn.allow_tf32 = False
 
 
-def prepare_for_cuda(bundle: LoadedBundle, half: bool) -> None:
-    """Half precision if asked, compacted weights, pinned copies; then the recorded example again, since
-    the bundle now runs differently from how `load_bundle` verified it."""
+def prepare_for_cuda(bundle: LoadedBundle, device: torch.device, half: bool) -> None:
+    """Move a bundle verified on the CPU to the GPU with half precision if asked, compacted weights and
+    pinned copies; then check the recorded example there, as the GPU runs it."""
+    bundle.place(device)
     if half:
         bundle.module = bundle.module.half()
     compact_lstm_weights(bundle.module)

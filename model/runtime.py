@@ -74,6 +74,11 @@ class BundleRunner:
         self.module = module.to(device).eval()
         self.copy_inputs: Callable[[ModelInputs], tuple[torch.Tensor, torch.Tensor | None]] = self._plain_copy
 
+    def place(self, device: torch.device) -> None:
+        """Move the module to `device`, plainly (the service adds its CUDA choices in app.placement)."""
+        self.module = self.module.to(device)
+        self.device = device
+
     def predict(self, texts: Sequence[str]) -> list[Prediction]:
         if not texts:
             return []

@@ -31,8 +31,8 @@ keep_fp32_exact()
 with warnings.catch_warnings(record=True) as caught:
     for half in (False, True):
         if sys.argv[1] == "served":
-            runner = load_bundle(Path(sys.argv[2]), "cuda")
-            prepare_for_cuda(runner, half)
+            runner = load_bundle(Path(sys.argv[2]))
+            prepare_for_cuda(runner, torch.device("cuda"), half)
         else:  # the scripted file loaded straight onto the GPU, without compaction
             runner = load_bundle(Path(sys.argv[2]), "cpu")
             runner.module = torch.jit.load(str(Path(sys.argv[2]) / "model.pt"), map_location="cuda")
@@ -84,8 +84,8 @@ def served_on_cuda(bundle: str, half: bool = False):  # noqa: ANN201 (imports st
     from model.runtime import load_bundle
 
     keep_fp32_exact()
-    runner = load_bundle(MODEL_DIR / bundle, "cuda")
-    prepare_for_cuda(runner, half)
+    runner = load_bundle(MODEL_DIR / bundle)
+    prepare_for_cuda(runner, torch.device("cuda"), half)
     return runner
 
 
