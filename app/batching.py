@@ -8,7 +8,7 @@ than one item (load is high, so more work is likely).
 
 The loop runs in its own thread rather than as an event-loop task that hands each batch to an executor:
 a request then costs one hand-off to the model thread and one back (`call_soon_threadsafe`), which is
-what keeps a lone request as fast as calling the model in the handler (`bench/serve.py` at c=1).
+what a lone request pays for batching (`bench/batcher_hop.py` measures it).
 Knows nothing of HTTP: items in, results out, so it is tested with plain functions.
 """
 

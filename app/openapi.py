@@ -14,6 +14,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from pydantic.json_schema import models_json_schema
 
+from app.routes import JSON
 from app.schemas import (
     BatchResponse,
     ClassifyRequestBase,
@@ -22,7 +23,6 @@ from app.schemas import (
     classify_request_schema,
 )
 
-JSON = "application/json"
 REF = "#/components/schemas/{model}"
 ERRORS = {
     400: "malformed JSON",
