@@ -7,8 +7,9 @@ everything waiting (up to `max_batch_size`); under load batches fill by themselv
 than one item (load is high, so more work is likely).
 
 The loop runs in its own thread rather than as an event-loop task that hands each batch to an executor:
-a request then costs one hand-off to the model thread and one back (`call_soon_threadsafe`), which is
-what a lone request pays for batching (`bench/batcher_hop.py` measures it).
+a request then costs one hand-off to the model thread and one back (`call_soon_threadsafe`). A request
+that finds the process idle skips even that (`IdleGate`): with nobody to batch with, its forward runs
+right on the event loop. `bench/batcher_hop.py` measures both ways.
 Knows nothing of HTTP: items in, results out, so it is tested with plain functions.
 """
 
@@ -85,6 +86,7 @@ class DynamicBatcher(Generic[Item, Result]):
         self._pending: deque[Job] = deque()
         self._changed = threading.Condition()  # guards _pending and _closing; notified on submit and close
         self._closing = False
+        self._running = False  # the model thread holds a batch (set with the lock held, as jobs leave _pending)
         self._last_batch_size = 0
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopped: asyncio.Future | None = None
@@ -97,6 +99,11 @@ class DynamicBatcher(Generic[Item, Result]):
     def capacity(self) -> int:
         """Most items the queue holds: a submission larger than this can never be accepted."""
         return self._max_queue
+
+    def idle(self) -> bool:
+        """Nothing queued, no batch running, not closing: work given now would start at once, alone."""
+        with self._changed:
+            return not self._pending and not self._running and not self._closing
 
     def start(self) -> None:
         """Start the model thread; answers are resolved on the running event loop."""
@@ -118,6 +125,19 @@ class DynamicBatcher(Generic[Item, Result]):
             self._changed.notify()
         self._observer.on_queue(len(self._pending))
         return [job.future for job in jobs]
+
+    def run_here(self, items: Sequence[Item]) -> list[Result]:
+        """Run `items` as one batch in the calling thread, for a caller that found the batcher idle.
+
+        Only the event loop calls this, and only while `idle()` (see `IdleGate`): nothing can be queued
+        meanwhile, so the model thread stays asleep and the two never share the model. Metrics and
+        one-bad-item-fails-alone are as in the model thread; the first failure is raised.
+        """
+        outcomes = self._outcomes(list(items), [time.perf_counter()] * len(items))
+        for outcome in outcomes:
+            if isinstance(outcome, Failed):
+                raise outcome.error
+        return outcomes  # type: ignore[return-value]
 
     async def close(self) -> None:
         """Stop accepting, finish everything already queued, then stop the model thread."""
@@ -149,6 +169,7 @@ class DynamicBatcher(Generic[Item, Result]):
             time.sleep(self._max_wait_s)
         with self._changed:
             jobs = [self._pending.popleft() for _ in range(min(len(self._pending), self._max_batch))]
+            self._running = True
         self._observer.on_queue(len(self._pending))
         return jobs
 
@@ -156,28 +177,30 @@ class DynamicBatcher(Generic[Item, Result]):
         # done() is read off the loop thread: a job cancelled meanwhile is computed and then not resolved
         live = [job for job in jobs if not job.future.done()]  # the caller gave up or timed out
         self._last_batch_size = len(live)
-        if not live:
-            return
         try:
-            outcomes = self._outcomes(live)
+            outcomes = self._outcomes([job.item for job in live], [job.enqueued for job in live]) if live else []
         except Exception as exc:  # a bug here must fail these callers, not stop the loop for all
             log.exception("batch loop error")
             outcomes = [Failed(exc)] * len(live)
-        assert self._loop is not None
-        self._loop.call_soon_threadsafe(resolve, live, outcomes)
+        finally:
+            with self._changed:
+                self._running = False
+        if live:
+            assert self._loop is not None
+            self._loop.call_soon_threadsafe(resolve, live, outcomes)
 
-    def _outcomes(self, jobs: list[Job]) -> list[Result | Failed]:
+    def _outcomes(self, items: list[Item], enqueued: list[float]) -> list[Result | Failed]:
         started = time.perf_counter()
-        for job in jobs:
-            self._observer.on_wait(started - job.enqueued)
+        for at in enqueued:
+            self._observer.on_wait(started - at)
         try:
-            results: list[Result | Failed] = list(self._predict([job.item for job in jobs]))
+            results: list[Result | Failed] = list(self._predict(items))
         except Exception:
-            log.exception("batch of %d failed; retrying its items one by one", len(jobs))
-            return [self._predict_alone(job.item) for job in jobs]  # one bad item fails alone
-        self._observer.on_batch(len(jobs), time.perf_counter() - started)
-        if len(results) != len(jobs):
-            raise ValueError(f"predict returned {len(results)} results for {len(jobs)} items")
+            log.exception("batch of %d failed; retrying its items one by one", len(items))
+            return [self._predict_alone(item) for item in items]  # one bad item fails alone
+        self._observer.on_batch(len(items), time.perf_counter() - started)
+        if len(results) != len(items):
+            raise ValueError(f"predict returned {len(results)} results for {len(items)} items")
         return results
 
     def _predict_alone(self, item: Item) -> Result | Failed:
@@ -185,6 +208,30 @@ class DynamicBatcher(Generic[Item, Result]):
             return self._predict([item])[0]
         except Exception as exc:
             return Failed(exc)
+
+
+class IdleGate:
+    """Lets a request that is alone in the process run its forward on the event loop, skipping the hop.
+
+    Alone means: every batcher it needs is idle, and no other request read in the same pass of the event
+    loop is on its way to them. The second part is why `alone` yields once: each request read in this
+    pass then either submits its work or is itself deciding, and both keep this one out of the shortcut.
+    Without it, requests that arrive together would run one by one on the loop instead of as a batch.
+    State is touched only on the event loop, so a counter needs no lock.
+    """
+
+    def __init__(self) -> None:
+        self._deciding = 0
+
+    async def alone(self, batchers: Sequence[DynamicBatcher]) -> bool:
+        if self._deciding or not all(batcher.idle() for batcher in batchers):
+            return False
+        self._deciding += 1
+        try:
+            await asyncio.sleep(0)
+        finally:
+            self._deciding -= 1
+        return not self._deciding and all(batcher.idle() for batcher in batchers)
 
 
 def resolve(jobs: Sequence[Job], outcomes: Sequence[object]) -> None:

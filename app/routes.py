@@ -175,7 +175,16 @@ async def predict_explained(
 async def predict_all(
     state: ServiceState, work: list[tuple[ServedBundle, Sequence[Any]]], request: Request, started: float
 ) -> list[list[Any]]:
-    """Submit each bundle its items, then wait for all answers, the client leaving, or the deadline."""
+    """Submit each bundle its items, then wait for all answers, the client leaving, or the deadline.
+
+    A request alone in the process skips the queue: its items run right here, one batch per bundle.
+    """
+    if await runs_alone(state, work, started):
+        answers = [bundle.batcher.run_here(items) for bundle, items in work]
+        if remaining_s(state, started) <= 0:  # answered past the deadline: a 504, as from the queue
+            state.count_rejection("timeout")
+            raise errors.timed_out(state.settings.request_timeout_s)
+        return answers
     # Watch for the client leaving only when the texts wait behind at least a full batch: that is where
     # dropping them saves work; where nothing waits, the watcher task would only add to the latency.
     watch_client = max((bundle.batcher.depth - bundle.max_batch_size for bundle, _ in work), default=0) >= 0
@@ -186,6 +195,16 @@ async def predict_all(
         answers.append(flat[position : position + len(items)])
         position += len(items)
     return answers
+
+
+async def runs_alone(state: ServiceState, work: list[tuple[ServedBundle, Sequence[Any]]], started: float) -> bool:
+    """One batch per bundle that its queue would also accept, before the deadline, and nobody else around."""
+    fits = all(len(items) <= min(bundle.max_batch_size, bundle.batcher.capacity) for bundle, items in work)
+    return fits and remaining_s(state, started) > 0 and await state.idle_gate.alone([b.batcher for b, _ in work])
+
+
+def remaining_s(state: ServiceState, started: float) -> float:
+    return state.settings.request_timeout_s - (time.perf_counter() - started)
 
 
 def submit_all(state: ServiceState, work: list[tuple[ServedBundle, Sequence[Any]]]) -> list[asyncio.Future]:
@@ -210,11 +229,11 @@ async def wait_for_answers(
 ) -> list[Any]:
     """Every answer in order; at the deadline (504) or when the client left, the work is dropped instead.
 
-    A lone answer is awaited as it is, with no gather or watcher around it: that is the common case at
-    low load, where every microsecond of the request is the client's latency.
+    A single answer (one text, one bundle: the common request) is awaited as it is, with no gather or
+    watcher around it.
     """
     everything = futures[0] if len(futures) == 1 else asyncio.gather(*futures)
-    remaining = max(state.settings.request_timeout_s - (time.perf_counter() - started), 0)
+    remaining = max(remaining_s(state, started), 0)
     gone = False
     if watch_client:
         gone = await answered_or_gone(everything, request, remaining)

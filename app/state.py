@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from app.batching import IdleGate
 from app.bundles import ServedBundle
 from app.config import Settings
 from app.drain_notice import DrainNotice
@@ -21,6 +22,7 @@ class ServiceState:
     drain_notice: DrainNotice | None = None
     bundles: dict[str, ServedBundle] = field(default_factory=dict)
     ready: bool = False
+    idle_gate: IdleGate = field(default_factory=IdleGate)
 
     def accepting_new_clients(self) -> bool:
         """Ready, and no drain announced: what load balancers ask /readyz."""

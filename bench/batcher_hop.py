@@ -1,9 +1,11 @@
-"""What the batcher itself adds to a lone request: one item through `DynamicBatcher` with a no-op model.
+"""What batching adds to a lone request: one item through `DynamicBatcher` with a no-op model.
 
     python bench/batcher_hop.py [--items 20000]
 
-Submits one item, awaits its answer, again and again (nothing else runs), and prints the median and
-p90 round trip in microseconds: the hand-off to the model thread and back, without any model cost.
+Submits one item, awaits its answer, again and again (nothing else runs), two ways: queued, through the
+model thread and back; and the way a request alone in the process goes (`IdleGate.alone`, then
+`run_here` on the event loop). Prints the median and p90 round trip of each in microseconds, without
+any model cost.
 """
 
 from __future__ import annotations
@@ -17,17 +19,27 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from app.batching import DynamicBatcher  # noqa: E402
+from app.batching import DynamicBatcher, IdleGate  # noqa: E402
 
 
-async def round_trips(items: int) -> list[float]:
+async def round_trips(items: int) -> dict[str, list[float]]:
     batcher: DynamicBatcher[str, str] = DynamicBatcher(lambda batch: batch, max_batch_size=32, max_queue=64)
     batcher.start()
-    seconds = []
-    for _ in range(items):
-        started = time.perf_counter()
+    gate = IdleGate()
+
+    async def queued() -> None:
         await batcher.submit(["x"])[0]
-        seconds.append(time.perf_counter() - started)
+
+    async def alone() -> None:
+        assert await gate.alone([batcher])
+        batcher.run_here(["x"])
+
+    seconds: dict[str, list[float]] = {"queued": [], "alone": []}
+    for _ in range(items):
+        for way, run in (("queued", queued), ("alone", alone)):
+            started = time.perf_counter()
+            await run()
+            seconds[way].append(time.perf_counter() - started)
     await batcher.close()
     return seconds
 
@@ -35,9 +47,10 @@ async def round_trips(items: int) -> list[float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--items", type=int, default=20_000)
-    seconds = sorted(asyncio.run(round_trips(parser.parse_args().items)))
-    print(f"round trip through the batcher: median {statistics.median(seconds) * 1e6:.1f} µs, "
-          f"p90 {seconds[int(0.9 * len(seconds))] * 1e6:.1f} µs")
+    for way, seconds in asyncio.run(round_trips(parser.parse_args().items)).items():
+        seconds.sort()
+        print(f"{way:6s} round trip through the batcher: median {statistics.median(seconds) * 1e6:.1f} µs, "
+              f"p90 {seconds[int(0.9 * len(seconds))] * 1e6:.1f} µs")
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ import threading
 import pytest
 
 from app import batching
-from app.batching import BatchObserver, BatcherClosed, DynamicBatcher, Overloaded
+from app.batching import BatchObserver, BatcherClosed, DynamicBatcher, IdleGate, Overloaded
 
 pytestmark = pytest.mark.anyio
 
@@ -18,6 +18,7 @@ class GatedPredict:
 
     def __init__(self, gated: bool = True) -> None:
         self.batches: list[list[str]] = []
+        self.threads: list[str] = []  # which thread ran each batch
         self.started = threading.Semaphore(0)
         self._gate = threading.Semaphore(0)
         self._gated = gated
@@ -25,9 +26,10 @@ class GatedPredict:
 
     def __call__(self, items: list[str]) -> list[str]:
         self.batches.append(list(items))
+        self.threads.append(threading.current_thread().name)
         self.started.release()
-        if self._gated:
-            self._gate.acquire()
+        if self._gated and not self._gate.acquire(timeout=5):
+            raise TimeoutError("never released")  # a test that blocks the loop fails instead of hanging
         if self.fail_on.intersection(items):
             raise ValueError("bad item in batch")
         return [item.upper() for item in items]
@@ -174,4 +176,59 @@ async def test_an_error_outside_predict_fails_that_batch_and_the_loop_goes_on() 
     with pytest.raises(RuntimeError, match="metrics backend down"):
         await first
     assert await batcher.submit(["b"])[0] == "B"
+    await batcher.close()
+
+
+async def answer(gate: IdleGate, batcher: DynamicBatcher[str, str], item: str) -> str:
+    """What a request handler does: run here when alone, else queue."""
+    if await gate.alone([batcher]):
+        return batcher.run_here([item])[0]
+    return await batcher.submit([item])[0]
+
+
+async def test_a_request_alone_runs_on_the_event_loop_not_in_the_model_thread() -> None:
+    sizes: list[int] = []
+    predict = GatedPredict(gated=False)
+    batcher = make_batcher(predict, observer=BatchObserver(on_batch=lambda size, seconds: sizes.append(size)))
+    assert await answer(IdleGate(), batcher, "a") == "A"
+    assert predict.threads == [threading.current_thread().name] and sizes == [1]
+    await batcher.close()
+
+
+async def test_requests_arriving_together_are_batched_not_run_one_by_one_on_the_loop() -> None:
+    predict = GatedPredict()
+    batcher = make_batcher(predict)
+    gate = IdleGate()
+    together = asyncio.gather(*(answer(gate, batcher, item) for item in "abc"))
+    await predict.wait_started()  # the model thread took the first batch; the rest queue behind it
+    predict.release(2)
+    assert await together == ["A", "B", "C"]
+    assert len(predict.batches) <= 2 and sorted(sum(predict.batches, [])) == ["a", "b", "c"]
+    assert set(predict.threads) == {"seqserve-model"}
+    await batcher.close()
+
+
+async def test_a_busy_or_closing_batcher_is_never_bypassed() -> None:
+    predict = GatedPredict()
+    batcher = make_batcher(predict)
+    gate = IdleGate()
+    running = batcher.submit(["running"])
+    await predict.wait_started()
+    assert not await gate.alone([batcher])  # a batch is running: the request queues behind it
+    predict.release(1)
+    await asyncio.gather(*running)
+    while not await gate.alone([batcher]):  # idle again once the model thread has let go of its batch
+        await asyncio.sleep(0.001)
+    await batcher.close()
+    assert not await gate.alone([batcher])
+
+
+async def test_run_here_fails_only_with_the_bad_items_error() -> None:
+    predict = GatedPredict(gated=False)
+    predict.fail_on = {"bad"}
+    batcher = make_batcher(predict)
+    assert batcher.run_here(["good", "other"]) == ["GOOD", "OTHER"]
+    with pytest.raises(ValueError, match="bad item"):
+        batcher.run_here(["good", "bad"])
+    assert predict.batches[-2:] == [["good"], ["bad"]]  # retried one by one, as in the model thread
     await batcher.close()
