@@ -70,12 +70,12 @@ class Server:
             return False
 
 
-def start_server(env: dict[str, str], port: int = 18080) -> Server:
-    """`python -m app` with SEQSERVE_* overrides; returns once /readyz answers 200."""
+def start_server(env: dict[str, str], port: int = 18080, cwd: Path = REPO) -> Server:
+    """`python -m app` (from the checkout `cwd`) with SEQSERVE_* overrides; returns once /readyz answers 200."""
     started = time.perf_counter()
     process = subprocess.Popen(
         [sys.executable, "-m", "app"],
-        cwd=REPO,
+        cwd=cwd,
         env={
             **os.environ,
             "SEQSERVE_HOST": "127.0.0.1",
