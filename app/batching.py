@@ -8,8 +8,8 @@ than one item (load is high, so more work is likely).
 
 The loop runs in its own thread rather than as an event-loop task that hands each batch to an executor:
 a request then costs one hand-off to the model thread and one back (`call_soon_threadsafe`). A request
-that finds the process idle skips even that (`IdleGate`): with nobody to batch with, its forward runs
-right on the event loop. `bench/batcher_hop.py` measures both ways.
+that finds its batcher idle and nobody arriving beside it skips even that (`IdleGate`): with nobody to
+batch with, its forward runs right on the event loop. `bench/batcher_hop.py` measures both ways.
 Knows nothing of HTTP: items in, results out, so it is tested with plain functions.
 """
 
@@ -211,11 +211,11 @@ class DynamicBatcher(Generic[Item, Result]):
 
 
 class IdleGate:
-    """Lets a request that is alone in the process run its forward on the event loop, skipping the hop.
+    """Lets a request with nobody to batch with run its forward on the event loop, skipping the hop.
 
-    Alone means: every batcher it needs is idle, and no other request read in the same pass of the event
-    loop is on its way to them. The second part is why `alone` yields once: each request read in this
-    pass then either submits its work or is itself deciding, and both keep this one out of the shortcut.
+    Alone means: its batcher is idle, and no other request read in the same pass of the event loop is on
+    its way to a batcher. The second part is why `alone` yields once: each request read in this pass
+    then either submits its work or is itself deciding, and both keep this one out of the shortcut.
     Without it, requests that arrive together would run one by one on the loop instead of as a batch.
     State is touched only on the event loop, so a counter needs no lock.
     """
@@ -223,15 +223,15 @@ class IdleGate:
     def __init__(self) -> None:
         self._deciding = 0
 
-    async def alone(self, batchers: Sequence[DynamicBatcher]) -> bool:
-        if self._deciding or not all(batcher.idle() for batcher in batchers):
+    async def alone(self, batcher: DynamicBatcher) -> bool:
+        if self._deciding or not batcher.idle():
             return False
         self._deciding += 1
         try:
             await asyncio.sleep(0)
         finally:
             self._deciding -= 1
-        return not self._deciding and all(batcher.idle() for batcher in batchers)
+        return not self._deciding and batcher.idle()
 
 
 def resolve(jobs: Sequence[Job], outcomes: Sequence[object]) -> None:

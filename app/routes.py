@@ -177,14 +177,16 @@ async def predict_all(
 ) -> list[list[Any]]:
     """Submit each bundle its items, then wait for all answers, the client leaving, or the deadline.
 
-    A request alone in the process skips the queue: its items run right here, one batch per bundle.
+    A request for one bundle that is alone in the process skips the queue: its items run right here.
+    Work for several bundles still goes to their model threads, where their forwards overlap.
     """
     if await runs_alone(state, work, started):
-        answers = [bundle.batcher.run_here(items) for bundle, items in work]
+        bundle, items = work[0]
+        answers = bundle.batcher.run_here(items)
         if remaining_s(state, started) <= 0:  # answered past the deadline: a 504, as from the queue
             state.count_rejection("timeout")
             raise errors.timed_out(state.settings.request_timeout_s)
-        return answers
+        return [answers]
     # Watch for the client leaving only when the texts wait behind at least a full batch: that is where
     # dropping them saves work; where nothing waits, the watcher task would only add to the latency.
     watch_client = max((bundle.batcher.depth - bundle.max_batch_size for bundle, _ in work), default=0) >= 0
@@ -198,9 +200,12 @@ async def predict_all(
 
 
 async def runs_alone(state: ServiceState, work: list[tuple[ServedBundle, Sequence[Any]]], started: float) -> bool:
-    """One batch per bundle that its queue would also accept, before the deadline, and nobody else around."""
-    fits = all(len(items) <= min(bundle.max_batch_size, bundle.batcher.capacity) for bundle, items in work)
-    return fits and remaining_s(state, started) > 0 and await state.idle_gate.alone([b.batcher for b, _ in work])
+    """One bundle, one batch that its queue would also accept, before the deadline, and nobody else around."""
+    if len(work) != 1:
+        return False
+    bundle, items = work[0]
+    fits = len(items) <= min(bundle.max_batch_size, bundle.batcher.capacity)
+    return fits and remaining_s(state, started) > 0 and await state.idle_gate.alone(bundle.batcher)
 
 
 def remaining_s(state: ServiceState, started: float) -> float:

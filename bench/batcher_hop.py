@@ -31,7 +31,7 @@ async def round_trips(items: int) -> dict[str, list[float]]:
         await batcher.submit(["x"])[0]
 
     async def alone() -> None:
-        assert await gate.alone([batcher])
+        assert await gate.alone(batcher)
         batcher.run_here(["x"])
 
     seconds: dict[str, list[float]] = {"queued": [], "alone": []}

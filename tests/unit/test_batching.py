@@ -181,7 +181,7 @@ async def test_an_error_outside_predict_fails_that_batch_and_the_loop_goes_on() 
 
 async def answer(gate: IdleGate, batcher: DynamicBatcher[str, str], item: str) -> str:
     """What a request handler does: run here when alone, else queue."""
-    if await gate.alone([batcher]):
+    if await gate.alone(batcher):
         return batcher.run_here([item])[0]
     return await batcher.submit([item])[0]
 
@@ -214,13 +214,13 @@ async def test_a_busy_or_closing_batcher_is_never_bypassed() -> None:
     gate = IdleGate()
     running = batcher.submit(["running"])
     await predict.wait_started()
-    assert not await gate.alone([batcher])  # a batch is running: the request queues behind it
+    assert not await gate.alone(batcher)  # a batch is running: the request queues behind it
     predict.release(1)
     await asyncio.gather(*running)
-    while not await gate.alone([batcher]):  # idle again once the model thread has let go of its batch
+    while not await gate.alone(batcher):  # idle again once the model thread has let go of its batch
         await asyncio.sleep(0.001)
     await batcher.close()
-    assert not await gate.alone([batcher])
+    assert not await gate.alone(batcher)
 
 
 async def test_run_here_fails_only_with_the_bad_items_error() -> None:
