@@ -177,8 +177,9 @@ async def predict_all(
 ) -> list[list[Any]]:
     """Submit each bundle its items, then wait for all answers, the client leaving, or the deadline.
 
-    A request for one bundle that is alone in the process skips the queue: its items run right here.
-    Work for several bundles still goes to their model threads, where their forwards overlap.
+    A lone text for one bundle, with nobody to batch with, skips the queue and runs right here. Several
+    texts or bundles still go to the model threads: the hop is small beside their forwards, which there
+    overlap each other and the event loop's reading of the next requests.
     """
     if await runs_alone(state, work, started):
         bundle, items = work[0]
@@ -200,12 +201,10 @@ async def predict_all(
 
 
 async def runs_alone(state: ServiceState, work: list[tuple[ServedBundle, Sequence[Any]]], started: float) -> bool:
-    """One bundle, one batch that its queue would also accept, before the deadline, and nobody else around."""
-    if len(work) != 1:
+    """One text for one bundle, before its deadline, and nobody else around."""
+    if len(work) != 1 or len(work[0][1]) != 1:
         return False
-    bundle, items = work[0]
-    fits = len(items) <= min(bundle.max_batch_size, bundle.batcher.capacity)
-    return fits and remaining_s(state, started) > 0 and await state.idle_gate.alone(bundle.batcher)
+    return remaining_s(state, started) > 0 and await state.idle_gate.alone(work[0][0].batcher)
 
 
 def remaining_s(state: ServiceState, started: float) -> float:
