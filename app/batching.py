@@ -213,25 +213,25 @@ class DynamicBatcher(Generic[Item, Result]):
 class IdleGate:
     """Lets a request with nobody to batch with run its forward on the event loop, skipping the hop.
 
-    Alone means: its batcher is idle, and no other request read in the same pass of the event loop is on
-    its way to a batcher. The second part is why `alone` yields once: each request read in this pass
-    then either submits its work or is itself deciding, and both keep this one out of the shortcut.
-    Without it, requests that arrive together would run one by one on the loop instead of as a batch.
-    State is touched only on the event loop, so a counter needs no lock.
+    A request that finds its batcher idle waits one pass of the event loop, and so does every other
+    request read in the same pass that finds it idle too. Then only a request that waited alone, with
+    its batcher still idle, takes the shortcut; the others submit one after another in the same pass,
+    so they share a batch as they would have without the gate. State is touched only on the event loop,
+    so a counter needs no lock.
     """
 
     def __init__(self) -> None:
-        self._deciding = 0
+        self._waiting = 0
 
     async def alone(self, batcher: DynamicBatcher) -> bool:
-        if self._deciding or not batcher.idle():
+        if not batcher.idle():
             return False
-        self._deciding += 1
+        self._waiting += 1
         try:
             await asyncio.sleep(0)
+            return self._waiting == 1 and batcher.idle()
         finally:
-            self._deciding -= 1
-        return not self._deciding and batcher.idle()
+            self._waiting -= 1
 
 
 def resolve(jobs: Sequence[Job], outcomes: Sequence[object]) -> None:

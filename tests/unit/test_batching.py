@@ -195,16 +195,20 @@ async def test_a_request_alone_runs_on_the_event_loop_not_in_the_model_thread() 
     await batcher.close()
 
 
-async def test_requests_arriving_together_are_batched_not_run_one_by_one_on_the_loop() -> None:
-    predict = GatedPredict()
-    batcher = make_batcher(predict)
+async def test_requests_arriving_together_queue_in_one_pass_and_share_a_batch() -> None:
+    """None runs alone on the loop, and the first arrival does not queue a pass after its companions
+    (the model thread would then have taken them without it)."""
+    predict = GatedPredict(gated=False)
+    batcher: DynamicBatcher[str, str] = DynamicBatcher(predict, max_batch_size=4, max_queue=8)  # not started
     gate = IdleGate()
     together = asyncio.gather(*(answer(gate, batcher, item) for item in "abc"))
-    await predict.wait_started()  # the model thread took the first batch; the rest queue behind it
-    predict.release(2)
+    await asyncio.sleep(0)  # each found the batcher idle and waits one pass
+    assert batcher.depth == 0
+    await asyncio.sleep(0)  # then all three queued, in that same pass
+    assert batcher.depth == 3
+    batcher.start()
     assert await together == ["A", "B", "C"]
-    assert len(predict.batches) <= 2 and sorted(sum(predict.batches, [])) == ["a", "b", "c"]
-    assert set(predict.threads) == {"seqserve-model"}
+    assert predict.batches == [["a", "b", "c"]] and predict.threads == ["seqserve-model"]
     await batcher.close()
 
 
