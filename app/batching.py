@@ -86,7 +86,7 @@ class DynamicBatcher(Generic[Item, Result]):
         self._pending: deque[Job] = deque()
         self._changed = threading.Condition()  # guards _pending and _closing; notified on submit and close
         self._closing = False
-        self._running = False  # the model thread holds a batch (set with the lock held, as jobs leave _pending)
+        self._running = False  # the model thread holds a batch: set as jobs leave _pending, cleared on return
         self._last_batch_size = 0
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopped: asyncio.Future | None = None
@@ -160,6 +160,7 @@ class DynamicBatcher(Generic[Item, Result]):
     def _next_batch(self) -> list[Job] | None:
         """Block until work is queued; None once closing and drained."""
         with self._changed:
+            self._running = False  # back for more: the last batch, if any, is done with the model
             while not self._pending and not self._closing:
                 self._changed.wait()
             if not self._pending:
@@ -177,17 +178,15 @@ class DynamicBatcher(Generic[Item, Result]):
         # done() is read off the loop thread: a job cancelled meanwhile is computed and then not resolved
         live = [job for job in jobs if not job.future.done()]  # the caller gave up or timed out
         self._last_batch_size = len(live)
+        if not live:
+            return
         try:
-            outcomes = self._outcomes([job.item for job in live], [job.enqueued for job in live]) if live else []
+            outcomes = self._outcomes([job.item for job in live], [job.enqueued for job in live])
         except Exception as exc:  # a bug here must fail these callers, not stop the loop for all
             log.exception("batch loop error")
             outcomes = [Failed(exc)] * len(live)
-        finally:
-            with self._changed:
-                self._running = False
-        if live:
-            assert self._loop is not None
-            self._loop.call_soon_threadsafe(resolve, live, outcomes)
+        assert self._loop is not None
+        self._loop.call_soon_threadsafe(resolve, live, outcomes)
 
     def _outcomes(self, items: list[Item], enqueued: list[float]) -> list[Result | Failed]:
         started = time.perf_counter()
