@@ -194,7 +194,10 @@ class DynamicBatcher(Generic[Item, Result]):
             self._observer.on_wait(started - at)
         try:
             results: list[Result | Failed] = list(self._predict(items))
-        except Exception:
+        except Exception as exc:
+            if len(items) == 1:  # nothing to tell apart: running it again would only fail again
+                log.exception("prediction failed")
+                return [Failed(exc)]
             log.exception("batch of %d failed; retrying its items one by one", len(items))
             return [self._predict_alone(item) for item in items]  # one bad item fails alone
         self._observer.on_batch(len(items), time.perf_counter() - started)

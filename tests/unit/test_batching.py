@@ -236,3 +236,15 @@ async def test_run_here_fails_only_with_the_bad_items_error() -> None:
         batcher.run_here(["good", "bad"])
     assert predict.batches[-2:] == [["good"], ["bad"]]  # retried one by one, as in the model thread
     await batcher.close()
+
+
+async def test_a_failing_lone_item_is_predicted_once() -> None:
+    predict = GatedPredict(gated=False)
+    predict.fail_on = {"bad"}
+    batcher = make_batcher(predict)
+    with pytest.raises(ValueError, match="bad item"):
+        await batcher.submit(["bad"])[0]
+    with pytest.raises(ValueError, match="bad item"):
+        batcher.run_here(["bad"])
+    assert predict.batches == [["bad"], ["bad"]]  # one call each way, no retry of a batch of one
+    await batcher.close()
