@@ -70,11 +70,14 @@ class Server:
             return False
 
 
-def start_server(env: dict[str, str], port: int = 18080, cwd: Path = REPO) -> Server:
-    """`python -m app` (from the checkout `cwd`) with SEQSERVE_* overrides; returns once /readyz answers 200."""
+def start_server(
+    env: dict[str, str], port: int = 18080, cwd: Path = REPO, command: list[str] | None = None
+) -> Server:
+    """`python -m app` (from the checkout `cwd`, or another `command` that serves /readyz) with SEQSERVE_*
+    overrides; returns once /readyz answers 200."""
     started = time.perf_counter()
     process = subprocess.Popen(
-        [sys.executable, "-m", "app"],
+        command or [sys.executable, "-m", "app"],
         cwd=cwd,
         env={
             **os.environ,

@@ -17,13 +17,10 @@ import argparse
 import dataclasses
 import json
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-import httpx
 from common import DEFAULT_DATA, REPO, Server, start_server, wrk
 
 PLAIN = "plain endpoint"
@@ -45,21 +42,11 @@ def serve_plain(port: int) -> None:
     async def classify(body: dict) -> dict:
         return dataclasses.asdict(runner.predict([body["text"]])[0])
 
+    @app.get("/readyz")
+    async def readyz() -> dict:
+        return {}
+
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")
-
-
-def start_plain(port: int) -> Server:
-    started = time.perf_counter()
-    process = subprocess.Popen([sys.executable, __file__, "--serve-plain", str(port)], cwd=REPO)
-    url = f"http://127.0.0.1:{port}"
-    while True:
-        if process.poll() is not None:
-            raise SystemExit(f"plain endpoint exited with {process.returncode}")
-        try:
-            httpx.post(f"{url}/classify", json={"text": "a fine film"}, timeout=1).raise_for_status()
-            return Server(process, url, time.perf_counter() - started)
-        except httpx.HTTPError:
-            time.sleep(0.1)
 
 
 def write_sst2_bodies(data: Path, path: Path) -> Path:
@@ -71,7 +58,8 @@ def write_sst2_bodies(data: Path, path: Path) -> Path:
 
 def start_all(before: Path | None) -> dict[str, Server]:
     env = {"SEQSERVE_MODELS": "sentiment", "SEQSERVE_WORKERS": "1"}
-    servers = {"seqserve": start_server(env, port=18080), PLAIN: start_plain(18081)}
+    plain = [sys.executable, __file__, "--serve-plain", "18081"]
+    servers = {"seqserve": start_server(env, port=18080), PLAIN: start_server({}, port=18081, command=plain)}
     if before is not None:
         servers["seqserve before"] = start_server(env, port=18082, cwd=before)
     return servers
@@ -119,7 +107,7 @@ def ratios(runs: dict[tuple[str, int], list[dict]], concurrency: int, other: str
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rounds", type=int, default=12)
+    parser.add_argument("--rounds", type=int, default=12, help="at least 2 (the ratios report quartiles)")
     parser.add_argument("--seconds", type=int, default=3)
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 64])
     parser.add_argument("--before", type=Path, help="another checkout of seqserve to serve beside this one")
