@@ -26,6 +26,7 @@ from uvicorn.supervisors import Multiprocess
 from app.config import Settings
 from app.drain_notice import DrainNotice
 from app.metrics import server_metrics_dir
+from model.validation import first_error
 
 STARTUP_FAILURE = 3  # uvicorn's exit code when the app refuses to start
 ACCEPT_DRAIN_S = 0.05  # time to accept connections already queued in the kernel before closing
@@ -109,8 +110,8 @@ def main() -> None:
     try:
         settings = Settings()
     except ValidationError as exc:
-        first = exc.errors()[0]
-        sys.exit(f"error: SEQSERVE_{str(first['loc'][0]).upper()}: {first['msg']}")
+        field, message = first_error(exc, "settings")
+        sys.exit(f"error: SEQSERVE_{field.split('.')[0].upper()}: {message}")
     metrics_dir = server_metrics_dir(settings.metrics_dir)
     if settings.metrics_dir is None:
         shutil.rmtree(metrics_dir, ignore_errors=True)  # a fresh folder per run: counters start at zero

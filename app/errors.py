@@ -15,6 +15,8 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
+from model.validation import first_error
+
 log = logging.getLogger("seqserve.errors")
 
 
@@ -72,11 +74,6 @@ def error_response(error: ApiError) -> Response:
     return Response(orjson.dumps(body), status_code=error.status, media_type="application/json", headers=error.headers)
 
 
-def field_path(location: tuple | list) -> str:
-    """pydantic's ("texts", 3) → "texts.3"; the body itself → "body"."""
-    parts = [str(part) for part in location if part != "body"]
-    return ".".join(parts) or "body"
-
 
 def register_error_handlers(app: FastAPI) -> None:
     async def on_api_error(request: Request, exc: ApiError) -> Response:
@@ -88,8 +85,7 @@ def register_error_handlers(app: FastAPI) -> None:
         return error_response(ApiError(exc.status_code, code, str(exc.detail), field, exc.headers))
 
     async def on_validation_error(request: Request, exc: RequestValidationError) -> Response:
-        first = exc.errors()[0]
-        return error_response(invalid_field(field_path(first["loc"]), first["msg"]))
+        return error_response(invalid_field(*first_error(exc, "body")))  # type: ignore[arg-type]
 
     async def on_unexpected(request: Request, exc: Exception) -> Response:
         log.exception("unhandled error on %s %s", request.method, request.url.path)

@@ -8,7 +8,6 @@ from __future__ import annotations
 from typing import Any
 
 from model.runtime import ClassifierPrediction, Prediction, TaggerPrediction
-from model.text import slot_spans
 
 
 def prediction_payload(text: str, prediction: Prediction) -> dict[str, Any]:
@@ -24,13 +23,8 @@ def tagger_payload(text: str, prediction: TaggerPrediction) -> dict[str, Any]:
         for (start, end), tag, score in zip(offsets, tags, scores)
     ]
     slots = [
-        {
-            "slot": span.slot,
-            "value": text[span.start : span.end],
-            "start": span.start,
-            "end": span.end,
-            "score": sum(scores[span.first_token : span.last_token + 1]) / (span.last_token - span.first_token + 1),
-        }
-        for span in slot_spans(offsets, tags)
+        {"slot": span.slot, "value": text[span.start : span.end], "start": span.start, "end": span.end,
+         "score": span.score}
+        for span in prediction.spans
     ]
     return {"intent": {"label": prediction.intent, "score": prediction.intent_score}, "tokens": tokens, "slots": slots}

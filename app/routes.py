@@ -23,6 +23,7 @@ from app.config import Settings
 from app.explanations import attach_explanations, plan_explanations
 from app.schemas import ClassifyRequestBase, ErrorResponse, HealthResponse, ModelsResponse
 from app.state import ServiceState
+from model.validation import first_error
 
 JSON = "application/json"
 
@@ -113,11 +114,10 @@ async def read_body(request: Request, limit: int) -> bytes:
 
 
 def validation_error(exc: ValidationError) -> errors.ApiError:
-    first = exc.errors()[0]
-    message = first["msg"]
-    if first["type"] == "string_pattern_mismatch":
+    field, message = first_error(exc, "body")
+    if exc.errors()[0]["type"] == "string_pattern_mismatch":
         message = "text must contain a non-whitespace character"
-    return errors.invalid_field(errors.field_path(first["loc"]), message)
+    return errors.invalid_field(field, message)
 
 
 def parse_request(body: bytes, model: type[ClassifyRequestBase]) -> Any:

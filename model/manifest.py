@@ -15,6 +15,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from model.validation import first_error
+
 MANIFEST_FILE = "manifest.json"
 MODEL_FILE = "model.pt"
 TOKENIZER_FILE = "tokenizer.json"
@@ -145,9 +147,8 @@ def read_manifest(bundle_dir: Path) -> BundleManifest:
     try:
         return BundleManifest.model_validate(raw)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(part) for part in first["loc"]) or "manifest"
-        raise BundleError(name, f"{MANIFEST_FILE} field '{where}': {first['msg']}") from None
+        where, message = first_error(exc, "manifest")
+        raise BundleError(name, f"{MANIFEST_FILE} field '{where}': {message}") from None
 
 
 def verify_files(bundle_dir: Path, manifest: BundleManifest) -> None:

@@ -15,7 +15,7 @@ import torch
 from tokenizers import Tokenizer
 
 from model.manifest import BundleError, BundleManifest, Labels, read_manifest, verify_files
-from model.text import ModelInputs, encode_texts, load_tokenizer, occlude, pad_batch
+from model.text import ModelInputs, SlotSpan, encode_texts, load_tokenizer, occlude, pad_batch, slot_spans
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +32,7 @@ class TaggerPrediction:
     tags: list[str]  # one per token
     tag_scores: list[float]
     offsets: list[tuple[int, int]]  # [start, end) of each token in the raw text
+    spans: list[SlotSpan]  # the entities the tags decode to, with their scores
 
 
 Prediction = ClassifierPrediction | TaggerPrediction
@@ -160,15 +161,9 @@ class BundleRunner:
         predictions: list[Prediction] = []
         for row, (intent, score) in enumerate(zip(intent_index.tolist(), intent_score.tolist())):
             count = len(offsets[row])
-            predictions.append(
-                TaggerPrediction(
-                    intents[intent],
-                    score,
-                    [tag_names[tag] for tag in tag_rows[row][:count]],
-                    score_rows[row][:count],
-                    offsets[row],
-                )
-            )
+            row_tags, row_scores = [tag_names[tag] for tag in tag_rows[row][:count]], score_rows[row][:count]
+            spans = slot_spans(offsets[row], row_tags, row_scores)
+            predictions.append(TaggerPrediction(intents[intent], score, row_tags, row_scores, offsets[row], spans))
         return predictions
 
 

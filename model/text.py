@@ -38,11 +38,13 @@ class ModelInputs:
 
 @dataclass(frozen=True, slots=True)
 class SlotSpan:
+    """One entity: its slot, [start, end) character offsets in the raw text, and its score (the mean of
+    its tokens' tag probabilities)."""
+
     slot: str
-    start: int  # character offsets into the raw text
+    start: int
     end: int
-    first_token: int
-    last_token: int  # inclusive
+    score: float
 
 
 def load_tokenizer(path: Path, max_seq_len: int) -> Tokenizer:
@@ -135,9 +137,12 @@ def bio_spans(tags: Sequence[str]) -> list[tuple[str, int, int]]:
     return spans
 
 
-def slot_spans(offsets: Sequence[tuple[int, int]], tags: Sequence[str]) -> list[SlotSpan]:
-    """Entities as character spans: from the first token's start to the last token's end in the raw text."""
+def slot_spans(offsets: Sequence[tuple[int, int]], tags: Sequence[str], scores: Sequence[float]) -> list[SlotSpan]:
+    """Entities as character spans, from the first token's start to the last token's end in the raw text.
+
+    The one place a span's score is computed, for the service and for offline prediction alike.
+    """
     return [
-        SlotSpan(slot, offsets[first][0], offsets[last][1], first, last)
+        SlotSpan(slot, offsets[first][0], offsets[last][1], sum(scores[first : last + 1]) / (last - first + 1))
         for slot, first, last in bio_spans(tags)
     ]

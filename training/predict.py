@@ -17,7 +17,6 @@ from tqdm import tqdm
 
 from model.manifest import BundleManifest
 from model.runtime import ClassifierPrediction, Prediction
-from model.text import slot_spans
 from training.data import Examples, read_lines
 from training.evaluate import metrics_of, read_examples
 from training.inference import BATCH_SIZE, open_bundle, predict_batches
@@ -39,10 +38,8 @@ def output_row(line: int, text: str, prediction: Prediction) -> dict[str, Any]:
     if isinstance(prediction, ClassifierPrediction):
         return {"line": line, "text": text, "label": prediction.label, "score": prediction.score,
                 "scores": prediction.scores}
-    scores = prediction.tag_scores
-    spans = [{"start": span.start, "end": span.end, "label": span.slot,
-              "score": sum(scores[span.first_token : span.last_token + 1]) / (span.last_token - span.first_token + 1)}
-             for span in slot_spans(prediction.offsets, prediction.tags)]
+    spans = [{"start": span.start, "end": span.end, "label": span.slot, "score": span.score}
+             for span in prediction.spans]
     return {"line": line, "text": text, "intent": prediction.intent, "intent_score": prediction.intent_score,
             "spans": spans}
 

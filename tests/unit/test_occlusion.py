@@ -51,6 +51,10 @@ def assert_same_prediction(got: object, expected: object) -> None:
     assert type(got) is type(expected)
     for name, value in asdict(expected).items():  # type: ignore[call-overload]
         numeric = isinstance(value, float | dict) or name == "tag_scores"
+        if name == "spans":  # each span's score is a probability too
+            value = [{**span, "score": pytest.approx(span["score"], abs=1e-6)} for span in value]
+            assert [asdict(span) for span in got.spans] == value  # type: ignore[attr-defined]
+            continue
         assert getattr(got, name) == (pytest.approx(value, abs=1e-6) if numeric else value), name
 
 

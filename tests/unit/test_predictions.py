@@ -6,6 +6,7 @@ import pytest
 
 from app.predictions import prediction_payload
 from model.runtime import ClassifierPrediction, TaggerPrediction
+from model.text import slot_spans
 
 
 def test_classifier_payload() -> None:
@@ -22,7 +23,8 @@ def test_tagger_payload_spans_cover_multi_token_values_with_their_raw_spacing() 
     offsets = [(0, 3), (4, 8), (9, 12), (14, 18), (19, 21), (22, 24), (24, 25), (26, 31)]
     tags = ["O", "O", "B-from", "I-from", "O", "B-to", "I-to", "I-to"]
     scores = [0.9, 0.9, 0.8, 0.6, 0.9, 0.7, 0.5, 0.9]
-    payload = prediction_payload(text, TaggerPrediction("flight", 0.99, tags, scores, offsets))
+    spans = slot_spans(offsets, tags, scores)
+    payload = prediction_payload(text, TaggerPrediction("flight", 0.99, tags, scores, offsets, spans))
     assert payload["intent"] == {"label": "flight", "score": 0.99}
     assert [token["text"] for token in payload["tokens"]] == ["fly", "from", "New", "York", "to", "St", ".", "Louis"]
     assert [(s["slot"], s["value"], s["start"], s["end"]) for s in payload["slots"]] == [
