@@ -55,7 +55,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.service = state
     register_error_handlers(app)
-    register_routes(app, state)
+    register_routes(app)
     install_openapi(app, request_model, lambda: list(state.bundles) if state.ready else [])
     register_pages(app)
 
