@@ -155,3 +155,23 @@ def test_load_balancer_checks_readyz_and_retries_only_what_is_safe() -> None:
     prometheus = yaml.safe_load((SWARM / "prometheus" / "prometheus.yml").read_text())
     jobs = {job["job_name"]: job for job in prometheus["scrape_configs"]}
     assert jobs["seqserve"]["dns_sd_configs"][0] == {**jobs["seqserve"]["dns_sd_configs"][0], "names": ["tasks.api"], "port": Settings().port}
+
+
+# Settings a container of the image does not take from the compose environment, and why.
+FIXED_BY_IMAGE = {
+    "SEQSERVE_MODEL_DIR": "the image's ENV: the bundles baked in at /app/model",
+    "SEQSERVE_HOST": "the container listens on every interface; the published port decides who reaches it",
+    "SEQSERVE_PORT": "8000 inside the container; HOST_PORT picks the host's side",
+    "SEQSERVE_METRICS_DIR": "a per-server folder under the container's /tmp tmpfs",
+}
+
+
+def test_compose_passes_every_setting_a_container_can_use() -> None:
+    """A setting added to Settings must reach the container too, or be listed above with its reason."""
+    settings = {f"SEQSERVE_{name.upper()}" for name in Settings.model_fields}
+    passed = set(COMPOSE["services"]["api"]["environment"])
+    assert passed.isdisjoint(FIXED_BY_IMAGE), passed & set(FIXED_BY_IMAGE)
+    assert passed | set(FIXED_BY_IMAGE) == settings, {
+        "missing from docker-compose.yml": sorted(settings - passed - set(FIXED_BY_IMAGE)),
+        "not a setting": sorted(passed - settings),
+    }
