@@ -19,7 +19,7 @@ from app.config import Settings
 from app.metrics import Metrics
 from app.placement import keep_fp32_exact, prepare_for_cuda
 from app.predictions import prediction_payload
-from model.manifest import BundleError
+from model.manifest import AbstentionRule, BundleError
 from model.runtime import BundleRunner, LoadedBundle, Occlusion, load_bundle
 
 log = logging.getLogger("seqserve.bundles")
@@ -55,7 +55,21 @@ class ServedBundle:
             "half": self.half,
             "max_batch_size": self.max_batch_size,
             "gpu_memory_bytes": gpu_memory_bytes(self.runner),
+            "calibration": manifest.calibration.model_dump() if manifest.calibration else None,
+            "abstention": self.runner.abstention.model_dump() if self.runner.abstention else None,
         }
+
+
+def abstention_rule(stored: AbstentionRule | None, overrides: dict[str, float | None], name: str) -> AbstentionRule | None:
+    """The rule a bundle serves with: its manifest's, unless SEQSERVE_ABSTAIN names it (a threshold on the
+    calibrated top score, keeping the labels that mean out of scope; or `off`: never)."""
+    if name not in overrides:
+        return stored
+    threshold = overrides[name]
+    if threshold is None:
+        return None
+    labels = stored.labels if stored else []
+    return AbstentionRule(min_score=threshold, labels=labels, chosen_on="SEQSERVE_ABSTAIN")
 
 
 def bundle_dirs(model_dir: Path, names: Sequence[str]) -> list[Path]:
@@ -85,10 +99,15 @@ def load_served_bundles(settings: Settings, metrics: Metrics) -> dict[str, Serve
         keep_fp32_exact()
     batch_size = settings.batch_size_for(device)
     served: dict[str, ServedBundle] = {}
-    for path in bundle_dirs(settings.model_dir, settings.models):
+    paths = bundle_dirs(settings.model_dir, settings.models)
+    for name in settings.abstain:
+        if name not in {path.name for path in paths}:
+            raise BundleError(name, "SEQSERVE_ABSTAIN names it, but no bundle of that name is loaded")
+    for path in paths:
         runner = load_bundle(path)  # verified on the CPU, then placed
         if runner.manifest.name != path.name:
             raise BundleError(path.name, f"manifest names the bundle '{runner.manifest.name}', not its folder's name")
+        runner.abstention = abstention_rule(runner.manifest.abstention, settings.abstain, path.name)
         if device.type == "cuda":
             prepare_for_cuda(runner, device, half)
         batcher = make_batcher(runner, settings, batch_size, metrics)
@@ -110,6 +129,8 @@ def make_batcher(
     depth_gauge = metrics.queue_depth.labels(name)
     wait_hist = metrics.queue_wait.labels(name)
 
+    abstained = metrics.abstained.labels(name)
+
     def on_batch(size: int, seconds: float) -> None:
         batch_hist.observe(size)
         seconds_hist.observe(seconds)
@@ -118,11 +139,17 @@ def make_batcher(
         """Payloads for texts; an occluded variant (only in batches with an explained request) gets its
         answer head's probabilities, which the request turns into attributions."""
         if any(type(item) is Occlusion for item in items):
-            return [
-                answer if isinstance(item, Occlusion) else prediction_payload(item, answer)  # type: ignore[arg-type]
-                for item, answer in zip(items, runner.predict_with_occlusions(items))
-            ]
-        return [prediction_payload(text, prediction) for text, prediction in zip(items, runner.predict(items))]  # type: ignore[arg-type]
+            answers = runner.predict_with_occlusions(items)
+        else:
+            answers = runner.predict(items)  # type: ignore[arg-type]
+        payloads = [
+            answer if isinstance(item, Occlusion) else prediction_payload(item, answer)  # type: ignore[arg-type]
+            for item, answer in zip(items, answers)
+        ]
+        out_of_scope = sum(1 for answer in answers if getattr(answer, "abstained", False))
+        if out_of_scope:
+            abstained.inc(out_of_scope)
+        return payloads
 
     return DynamicBatcher(
         predict,

@@ -38,6 +38,11 @@ class Settings(BaseSettings):
     max_text_chars: int = Field(2000, ge=1)
     max_texts: int = Field(64, ge=1)
     max_body_bytes: int = Field(1 << 20, ge=1024)
+    abstain: Annotated[dict[str, float | None], NoDecode] = Field(
+        default_factory=dict,
+        description="per-bundle abstention overrides, e.g. `atis:0.7,snips:off`: abstain below that calibrated "
+        "top score instead of the bundle's stored rule, or never; bundles not named keep their stored rule",
+    )
     explain_max_tokens: int = Field(
         64, ge=1, description="longest text, in tokens, that `explain` accepts (it costs one forward a token)"
     )
@@ -65,6 +70,29 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
+
+    @field_validator("abstain", mode="before")
+    @classmethod
+    def _parse_abstain(cls, value: object) -> object:
+        """`NAME:SCORE` or `NAME:off`, comma-separated → {name: score or None}; SCORE in [0, 1]."""
+        if not isinstance(value, str):
+            return value
+        overrides: dict[str, float | None] = {}
+        for part in filter(None, (piece.strip() for piece in value.split(","))):
+            name, _, threshold = (item.strip() for item in part.partition(":"))
+            if not name or not threshold:
+                raise ValueError(f"'{part}' is not NAME:SCORE or NAME:off")
+            if threshold.lower() == "off":
+                overrides[name] = None
+                continue
+            try:
+                score = float(threshold)
+            except ValueError:
+                raise ValueError(f"'{part}': the threshold must be a number in [0, 1] or 'off'") from None
+            if not 0 <= score <= 1:
+                raise ValueError(f"'{part}': the threshold must be in [0, 1]")
+            overrides[name] = score
+        return overrides
 
     def torch_device(self) -> torch.device:
         """`auto` picks CUDA when present; an explicit device that does not exist fails loudly at start."""

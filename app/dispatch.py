@@ -45,15 +45,24 @@ async def answer(
     texts: list[str],
     fields: list[str],
     explain: bool,
+    abstain: bool,
     started: float,
 ) -> list[list[Any]]:
-    """Every bundle's payload for every text (per bundle, in text order); `fields` name the texts in errors."""
-    if not explain:
-        return await predict(state, [(bundle, texts) for bundle in bundles], request, started)
-    limit = state.settings.explain_max_tokens
-    plans = [plan_explanations(bundle, texts, fields, limit) for bundle in bundles]
-    answers = await predict(state, [(bundle, plan.items) for bundle, plan in zip(bundles, plans)], request, started)
-    return [attach_explanations(bundle, texts, plan, got) for bundle, plan, got in zip(bundles, plans, answers)]
+    """Every bundle's payload for every text (per bundle, in text order); `fields` name the texts in errors.
+
+    With `abstain` off, no prediction is marked out of scope (the rule ran in the batch it shared).
+    """
+    if explain:
+        limit = state.settings.explain_max_tokens
+        plans = [plan_explanations(bundle, texts, fields, limit) for bundle in bundles]
+        got = await predict(state, [(bundle, plan.items) for bundle, plan in zip(bundles, plans)], request, started)
+        answers = [attach_explanations(bundle, texts, plan, a) for bundle, plan, a in zip(bundles, plans, got)]
+    else:
+        answers = await predict(state, [(bundle, texts) for bundle in bundles], request, started)
+    if not abstain:
+        for payload in (payload for per_bundle in answers for payload in per_bundle):
+            payload["abstained"] = False
+    return answers
 
 
 async def predict(state: ServiceState, work: Work, request: Request, started: float) -> list[list[Any]]:

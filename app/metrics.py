@@ -88,6 +88,10 @@ class Metrics:
         self.rejected = Counter(
             "seqserve_rejected_total", "Requests refused before inference", ["reason"], registry=reg
         )
+        self.abstained = Counter(
+            "seqserve_abstained_total", "Texts a bundle answered as out of its scope (before a request's opt-out)",
+            ["model"], registry=reg,
+        )
         self.model_loaded = Gauge(
             "seqserve_model_loaded", "Workers that serve this bundle", ["model", "version", "kind", "device"],
             multiprocess_mode="livesum", registry=reg,

@@ -12,7 +12,8 @@ from model.runtime import ClassifierPrediction, Prediction, TaggerPrediction
 
 def prediction_payload(text: str, prediction: Prediction) -> dict[str, Any]:
     if isinstance(prediction, ClassifierPrediction):
-        return {"label": prediction.label, "score": prediction.score, "scores": prediction.scores}
+        return {"label": prediction.label, "score": prediction.score, "scores": prediction.scores,
+                "abstained": prediction.abstained}
     return tagger_payload(text, prediction)
 
 
@@ -27,4 +28,5 @@ def tagger_payload(text: str, prediction: TaggerPrediction) -> dict[str, Any]:
          "score": span.score}
         for span in prediction.spans
     ]
-    return {"intent": {"label": prediction.intent, "score": prediction.intent_score}, "tokens": tokens, "slots": slots}
+    return {"intent": {"label": prediction.intent, "score": prediction.intent_score}, "tokens": tokens, "slots": slots,
+            "abstained": prediction.abstained}

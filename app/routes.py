@@ -45,7 +45,7 @@ async def classify(request: Request) -> Response:
     texts = [parsed.text] if single else parsed.texts
     fields = ["text"] if single else [f"texts.{index}" for index in range(len(texts))]
     bundles = dispatch.select_bundles(state, parsed.models)
-    per_bundle = await dispatch.answer(state, request, bundles, texts, fields, parsed.explain, started)
+    per_bundle = await dispatch.answer(state, request, bundles, texts, fields, parsed.explain, parsed.abstain, started)
     versions = {bundle.name: bundle.version for bundle in bundles}
     results = [
         {"text": text, "predictions": {bundle.name: answers[i] for bundle, answers in zip(bundles, per_bundle)}}

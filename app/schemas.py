@@ -15,6 +15,10 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, create_model
 from app.config import Settings
 
 EXAMPLE_TEXT = "I want to fly from Boston to Denver"
+# Unicode White_Space spelled out: `\S` means other sets in other regex dialects (ECMAScript's, which
+# clients read the schema with, leaves out U+0085 and adds U+FEFF), so the schema says exactly what the
+# server checks.
+NOT_ONLY_WHITESPACE = r"[^\t\n\x0b\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
 
 
 class ClassifyRequestBase(BaseModel):
@@ -38,7 +42,7 @@ def classify_request_model(settings: Settings) -> type[ClassifyRequestBase]:
     Fields default to None but are not nullable: `{"text": null}` is refused like any other wrong type.
     A text must hold a non-whitespace character (Unicode White_Space, as the tokenizer splits on).
     """
-    text = Annotated[str, Field(min_length=1, max_length=settings.max_text_chars, pattern=r"\S")]
+    text = Annotated[str, Field(min_length=1, max_length=settings.max_text_chars, pattern=NOT_ONLY_WHITESPACE)]
     name = Annotated[str, Field(min_length=1, max_length=64)]
     return create_model(  # type: ignore[call-overload,no-any-return]
         "ClassifyRequest",
@@ -49,6 +53,14 @@ def classify_request_model(settings: Settings) -> type[ClassifyRequestBase]:
             Field(None, min_length=1, max_length=settings.max_texts, description="several texts, answered in order"),
         ),
         models=(list[name], Field(None, min_length=1, max_length=16, description="bundle names; default: all loaded")),
+        abstain=(
+            StrictBool,
+            Field(
+                True,
+                description="let each bundle abstain on texts outside its scope (`abstained: true`, the label "
+                "and score still given); false: every prediction has `abstained: false`",
+            ),
+        ),
         explain=(
             StrictBool,
             Field(
@@ -93,16 +105,23 @@ EXPLANATION = Field(
 )
 
 
+ABSTAINED = Field(
+    description="the bundle's abstention rule says the text is out of its scope: the label and scores are "
+    "its best guess, given for logging, not an answer (see /models for each bundle's rule)"
+)
+
+
 class ClassScores(Answer):
     label: str
-    score: float = Field(description="probability of `label`")
-    scores: dict[str, float] = Field(description="probability of every class")
+    score: float = Field(description="calibrated probability of `label`")
+    scores: dict[str, float] = Field(description="calibrated probability of every class")
+    abstained: bool = ABSTAINED
     explanation: list[TokenAttribution] = EXPLANATION
 
 
 class IntentLabel(Answer):
     label: str
-    score: float
+    score: float = Field(description="calibrated probability of the intent")
 
 
 class TokenTag(Answer):
@@ -125,6 +144,7 @@ class TaggerResult(Answer):
     intent: IntentLabel
     tokens: list[TokenTag]
     slots: list[SlotValue]
+    abstained: bool = Field(description="out of the bundle's scope: intent and slots alike are only a guess")
     explanation: list[TokenAttribution] = EXPLANATION
 
 
@@ -144,7 +164,8 @@ class SingleResponse(TextResult):
                 {
                     "text": EXAMPLE_TEXT,
                     "predictions": {
-                        "sentiment": {"label": "positive", "score": 0.91, "scores": {"negative": 0.09, "positive": 0.91}},
+                        "sentiment": {"label": "positive", "score": 0.91, "scores": {"negative": 0.09, "positive": 0.91},
+                                      "abstained": False},
                         "atis": {
                             "intent": {"label": "atis_flight", "score": 0.99},
                             "tokens": [
@@ -153,6 +174,7 @@ class SingleResponse(TextResult):
                             "slots": [
                                 {"slot": "fromloc.city_name", "value": "Boston", "start": 19, "end": 25, "score": 0.98}
                             ],
+                            "abstained": False,
                         },
                     },
                     "model_versions": {"sentiment": "20261127-101500", "atis": "20261127-101200"},
@@ -171,6 +193,21 @@ class BatchResponse(Answer):
     model_versions: dict[str, str]
 
 
+class CalibrationInfo(Answer):
+    temperature: float = Field(description="served probabilities are softmax(log p / temperature)")
+    fitted_on: str
+    before: dict[str, float] = Field(description="dev figures before: ece (%, 15 bins), nll, brier")
+    after: dict[str, float]
+
+
+class AbstentionInfo(Answer):
+    min_score: float | None = Field(description="abstain below this calibrated top score")
+    max_unknown_share: float | None = Field(description="abstain above this share of unknown words")
+    labels: list[str] = Field(description="predicted labels that mean out of scope")
+    chosen_on: str = Field(description="how the rule was chosen; `SEQSERVE_ABSTAIN` when set by the operator")
+    dev: dict[str, float] = Field(description="the dev figures that justify the rule")
+
+
 class ModelInfo(Answer):
     model_config = ConfigDict(protected_namespaces=())
 
@@ -184,6 +221,8 @@ class ModelInfo(Answer):
     half: bool
     max_batch_size: int
     gpu_memory_bytes: int = Field(description="bytes of GPU memory held by the weights; 0 on CPU")
+    calibration: CalibrationInfo | None = Field(description="temperature scaling of the scores; null: raw")
+    abstention: AbstentionInfo | None = Field(description="the rule this bundle abstains by; null: never")
 
 
 class ModelsResponse(Answer):

@@ -72,6 +72,47 @@ class VectorsInfo(BaseModel):
     frozen: bool = Field(description="the embedding matrix was kept as it started")
 
 
+class Calibration(BaseModel):
+    """Temperature scaling of the sentence-level head (Guo et al. 2017, "On Calibration of Modern Neural
+    Networks"): served probabilities are softmax(log p / T), which never changes the top label.
+
+    Fitted on the dev split by NLL; `before` and `after` are that split's figures (ECE over 15 equal-width
+    bins, in %; NLL; Brier score).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    temperature: float = Field(gt=0)
+    fitted_on: str = Field(description="the split it was fitted on (its last two path parts)")
+    before: dict[str, float] = Field(default_factory=dict)
+    after: dict[str, float] = Field(default_factory=dict)
+
+
+class AbstentionRule(BaseModel):
+    """When the bundle says "out of scope": a text meeting any condition is answered as abstained.
+
+    The conditions read the calibrated top probability (the class, or a tagger's intent), the share of the
+    text's tokens its vocabulary does not know, and labels that mean "out of scope" (CLINC150's `oos`).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    min_score: float | None = Field(None, ge=0, le=1, description="abstain below this calibrated top probability")
+    max_unknown_share: float | None = Field(
+        None, ge=0, le=1, description="abstain when more than this share of the tokens are unknown words"
+    )
+    labels: list[str] = Field(default_factory=list, description="predicted labels that mean out of scope")
+    chosen_on: str = Field("", description="how the thresholds were chosen")
+    dev: dict[str, float] = Field(default_factory=dict, description="the dev figures that justify the rule")
+
+    def abstains(self, label: str, score: float, unknown_share: float) -> bool:
+        return (
+            label in self.labels
+            or (self.min_score is not None and score < self.min_score)
+            or (self.max_unknown_share is not None and unknown_share > self.max_unknown_share)
+        )
+
+
 class BundleManifest(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, protected_namespaces=())
 
@@ -95,6 +136,8 @@ class BundleManifest(BaseModel):
     files: dict[str, str] = Field(description="sha256 of every other file in the bundle")
     example: BundleExample | None = None
     vectors: VectorsInfo | None = None
+    calibration: Calibration | None = None
+    abstention: AbstentionRule | None = None
 
     @model_validator(mode="after")
     def _labels_match_kind(self) -> BundleManifest:
@@ -110,7 +153,14 @@ class BundleManifest(BaseModel):
         for required in (self.model_file, self.tokenizer):
             if required not in self.files:
                 raise ValueError(f"files must list {required}")
+        unknown = set(self.abstention.labels if self.abstention else []) - set(self.sentence_labels())
+        if unknown:
+            raise ValueError(f"abstention.labels names labels the model does not have: {sorted(unknown)}")
         return self
+
+    def sentence_labels(self) -> list[str]:
+        """The labels of the sentence-level head: a classifier's classes, a tagger's intents."""
+        return list(self.labels.classes or self.labels.intents or [])
 
     def output_sizes(self) -> dict[str, int]:
         """How many outputs each head of the model must have, by label list name."""

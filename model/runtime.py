@@ -14,8 +14,10 @@ from pathlib import Path
 import torch
 from tokenizers import Tokenizer
 
-from model.manifest import BundleError, BundleManifest, Labels, read_manifest, verify_files
-from model.text import ModelInputs, SlotSpan, encode_texts, load_tokenizer, occlude, pad_batch, slot_spans
+from model.manifest import (AbstentionRule, BundleError, BundleManifest, Labels, read_manifest,
+                            verify_files)
+from model.text import (EncodedText, ModelInputs, SlotSpan, encode_texts, load_tokenizer, occlude, pad_batch,
+                        slot_spans, unknown_share)
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,6 +25,7 @@ class ClassifierPrediction:
     label: str
     score: float
     scores: dict[str, float]
+    abstained: bool = False  # the bundle's abstention rule says the text is out of its scope
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +36,7 @@ class TaggerPrediction:
     tag_scores: list[float]
     offsets: list[tuple[int, int]]  # [start, end) of each token in the raw text
     spans: list[SlotSpan]  # the entities the tags decode to, with their scores
+    abstained: bool = False  # out of scope: the whole prediction (intent and slots) is a guess
 
 
 Prediction = ClassifierPrediction | TaggerPrediction
@@ -58,6 +62,8 @@ class BundleRunner:
     `predict` tokenises, pads into one batch, copies it to the device once and turns outputs into labels.
     Training evaluates the eager model through this class and the service serves the exported one, so
     both decode alike. How a batch reaches the device is `copy_inputs`; the service swaps in its own.
+    The sentence-level probabilities are calibrated by `temperature` (1: as the module gives them), and
+    `abstention` (None: never) marks the predictions of texts out of the bundle's scope.
     """
 
     def __init__(
@@ -67,12 +73,16 @@ class BundleRunner:
         labels: Labels,
         max_word_chars: int | None,
         device: torch.device = torch.device("cpu"),
+        temperature: float = 1.0,
+        abstention: AbstentionRule | None = None,
     ) -> None:
         self.tokenizer = tokenizer
         self.labels = labels
         self.max_word_chars = max_word_chars  # a tagger's bytes per word; None for a classifier
         self.device = device
         self.module = module.to(device).eval()
+        self.temperature = temperature
+        self.abstention = abstention
         self.copy_inputs: Callable[[ModelInputs], tuple[torch.Tensor, torch.Tensor | None]] = self._plain_copy
 
     def place(self, device: torch.device) -> None:
@@ -87,9 +97,7 @@ class BundleRunner:
         inputs = pad_batch(encoded, texts, self.max_word_chars)
         with torch.inference_mode():
             outputs = self.forward(inputs)
-        if self.is_tagger:
-            return self._tagger_predictions(outputs, [enc.offsets for enc in encoded])
-        return self._classifier_predictions(outputs[0])
+        return self._predictions(outputs, encoded)
 
     def predict_with_occlusions(self, items: Sequence[str | Occlusion]) -> list[Prediction | list[float]]:
         """One forward for plain texts and occluded variants together (a batch mixes requests).
@@ -113,21 +121,20 @@ class BundleRunner:
         if plain:
             rows = torch.as_tensor(plain, device=outputs[0].device)
             chosen = tuple(output.index_select(0, rows) for output in outputs)
-            if self.is_tagger:
-                predictions = self._tagger_predictions(chosen, [encoded[row].offsets for row in plain])
-            else:
-                predictions = self._classifier_predictions(chosen[0])
-            for row, prediction in zip(plain, predictions):
+            for row, prediction in zip(plain, self._predictions(chosen, [encoded[row] for row in plain])):
                 answers[row] = prediction
         return answers
 
     def forward(self, inputs: ModelInputs) -> tuple[torch.Tensor, ...]:
-        """The module's raw outputs for one padded batch (classifier: (probs,); tagger: (intents, tags, probs))."""
+        """The module's outputs for one padded batch, the sentence-level probabilities calibrated
+        (classifier: (probs,); tagger: (intent probs, tags, tag probs))."""
         ids, chars = self.copy_inputs(inputs)
         if not self.is_tagger:
-            return (self.module(ids, inputs.lengths),)
-        assert chars is not None
-        return tuple(self.module(ids, chars, inputs.lengths))
+            outputs: tuple[torch.Tensor, ...] = (self.module(ids, inputs.lengths),)
+        else:
+            assert chars is not None
+            outputs = tuple(self.module(ids, chars, inputs.lengths))
+        return (calibrated(outputs[0], self.temperature), *outputs[1:])
 
     @property
     def is_tagger(self) -> bool:
@@ -140,19 +147,26 @@ class BundleRunner:
         chars = None if inputs.chars is None else inputs.chars.to(self.device)
         return inputs.ids.to(self.device), chars
 
-    def _classifier_predictions(self, probs: torch.Tensor) -> list[Prediction]:
+    def _predictions(self, outputs: tuple[torch.Tensor, ...], encoded: Sequence[EncodedText]) -> list[Prediction]:
+        if self.is_tagger:
+            return self._tagger_predictions(outputs, encoded)
+        return self._classifier_predictions(outputs[0], encoded)
+
+    def _abstains(self, label: str, score: float, encoded: EncodedText) -> bool:
+        return self.abstention is not None and self.abstention.abstains(label, score, unknown_share(encoded))
+
+    def _classifier_predictions(self, probs: torch.Tensor, encoded: Sequence[EncodedText]) -> list[Prediction]:
         probs = probs.cpu()
         classes = self.labels.classes or []
         best_score, best_index = probs.max(dim=1)
         rows = probs.tolist()
         return [
-            ClassifierPrediction(classes[index], score, dict(zip(classes, row)))
-            for index, score, row in zip(best_index.tolist(), best_score.tolist(), rows)
+            ClassifierPrediction(classes[index], score, dict(zip(classes, row)),
+                                 self._abstains(classes[index], score, text))
+            for index, score, row, text in zip(best_index.tolist(), best_score.tolist(), rows, encoded)
         ]
 
-    def _tagger_predictions(
-        self, outputs: tuple[torch.Tensor, ...], offsets: list[list[tuple[int, int]]]
-    ) -> list[Prediction]:
+    def _tagger_predictions(self, outputs: tuple[torch.Tensor, ...], encoded: Sequence[EncodedText]) -> list[Prediction]:
         intent_probs, tags, tag_probs = outputs
         intent_score, intent_index = intent_probs.max(dim=1)
         intents = self.labels.intents or []
@@ -160,11 +174,23 @@ class BundleRunner:
         tag_rows, score_rows = tags.cpu().tolist(), tag_probs.cpu().tolist()
         predictions: list[Prediction] = []
         for row, (intent, score) in enumerate(zip(intent_index.tolist(), intent_score.tolist())):
-            count = len(offsets[row])
+            offsets = encoded[row].offsets
+            count = len(offsets)
             row_tags, row_scores = [tag_names[tag] for tag in tag_rows[row][:count]], score_rows[row][:count]
-            spans = slot_spans(offsets[row], row_tags, row_scores)
-            predictions.append(TaggerPrediction(intents[intent], score, row_tags, row_scores, offsets[row], spans))
+            spans = slot_spans(offsets, row_tags, row_scores)
+            abstained = self._abstains(intents[intent], score, encoded[row])
+            predictions.append(
+                TaggerPrediction(intents[intent], score, row_tags, row_scores, offsets, spans, abstained)
+            )
         return predictions
+
+
+def calibrated(probs: torch.Tensor, temperature: float) -> torch.Tensor:
+    """softmax(log p / T): temperature scaling applied to probabilities (log p differs from the logits by a
+    constant per row, so this is the logits' temperature scaling, and the top label never changes)."""
+    if temperature == 1.0:
+        return probs
+    return torch.softmax(torch.log(probs.clamp_min(1e-30)) / temperature, dim=-1)
 
 
 class LoadedBundle(BundleRunner):
@@ -174,7 +200,8 @@ class LoadedBundle(BundleRunner):
         self, manifest: BundleManifest, tokenizer: Tokenizer, module: torch.jit.ScriptModule, device: torch.device
     ) -> None:
         word_chars = manifest.max_word_chars if manifest.kind == "tagger" else None
-        super().__init__(tokenizer, module, manifest.labels, word_chars, device)
+        temperature = manifest.calibration.temperature if manifest.calibration else 1.0
+        super().__init__(tokenizer, module, manifest.labels, word_chars, device, temperature, manifest.abstention)
         self.manifest = manifest
 
 

@@ -9,12 +9,14 @@ from model.runtime import ClassifierPrediction, TaggerPrediction
 from model.text import slot_spans
 
 
-def test_classifier_payload() -> None:
-    prediction = ClassifierPrediction("positive", 0.9, {"negative": 0.1, "positive": 0.9})
+@pytest.mark.parametrize("abstained", [False, True])
+def test_classifier_payload(abstained: bool) -> None:
+    prediction = ClassifierPrediction("positive", 0.9, {"negative": 0.1, "positive": 0.9}, abstained)
     assert prediction_payload("great", prediction) == {
         "label": "positive",
         "score": 0.9,
         "scores": {"negative": 0.1, "positive": 0.9},
+        "abstained": abstained,
     }
 
 
@@ -26,6 +28,7 @@ def test_tagger_payload_spans_cover_multi_token_values_with_their_raw_spacing() 
     spans = slot_spans(offsets, tags, scores)
     payload = prediction_payload(text, TaggerPrediction("flight", 0.99, tags, scores, offsets, spans))
     assert payload["intent"] == {"label": "flight", "score": 0.99}
+    assert payload["abstained"] is False
     assert [token["text"] for token in payload["tokens"]] == ["fly", "from", "New", "York", "to", "St", ".", "Louis"]
     assert [(s["slot"], s["value"], s["start"], s["end"]) for s in payload["slots"]] == [
         ("from", "New  York", 9, 18),
