@@ -122,10 +122,15 @@ function heatMap(text, explanation) {
   return line;
 }
 
+// An abstaining bundle says the text is outside its scope: it is shown greyed, its label as a guess.
 function bundleView(name, text, prediction) {
-  const section = element("section", "bundle");
+  const section = element("section", prediction.abstained ? "bundle abstained" : "bundle");
   section.dataset.model = name;
+  section.dataset.abstained = String(prediction.abstained);
   section.append(element("h3", "", name));
+  if (prediction.abstained) {
+    section.append(element("p", "out-of-scope", "Out of scope: this model abstains. Its would-be answer:"));
+  }
   if (prediction.intent) {
     section.append(answerLine(prediction.intent.label, prediction.intent.score, name));
     section.append(slotText(text, prediction.slots));
