@@ -1,6 +1,6 @@
 """What batching adds to a lone request: one item through `DynamicBatcher` with a no-op model.
 
-    python bench/batcher_hop.py [--items 20000]
+    python -m bench.batcher_hop [--items 20000]
 
 Submits one item, awaits its answer, again and again (nothing else runs), two ways: queued, through the
 model thread and back; and the way a request alone in the process goes (`IdleGate.alone`, then
@@ -10,16 +10,12 @@ any model cost.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import statistics
-import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from app.batching import DynamicBatcher, IdleGate  # noqa: E402
+from app.batching import DynamicBatcher, IdleGate
+from bench.common import arguments
 
 
 async def round_trips(items: int) -> dict[str, list[float]]:
@@ -45,7 +41,7 @@ async def round_trips(items: int) -> dict[str, list[float]]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = arguments(__doc__, data=False)
     parser.add_argument("--items", type=int, default=20_000)
     for way, seconds in asyncio.run(round_trips(parser.parse_args().items)).items():
         seconds.sort()

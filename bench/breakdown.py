@@ -1,6 +1,6 @@
 """Where a request's time goes: each stage timed on its own, with real dev sentences, on one CPU thread.
 
-    python bench/breakdown.py [--data DIR] [--model-dir model]
+    python -m bench.breakdown [--data DIR] [--model-dir model] [--loadtest PATH]
 
 Stages: parse and validate the body, tokenize, pad, forward, build and encode the response, and what
 the HTTP framework adds around them (the app driven through ASGI with a stand-in for the model). Then a
@@ -11,23 +11,22 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 
+import httpx
 import orjson
 import torch
 
-from common import DEFAULT_DATA, REPO, start_server, wrk, write_bodies
-
-from app.config import Settings  # noqa: E402  (bench/ runs with the repo on sys.path)
-from app.main import create_app  # noqa: E402
-from app.predictions import prediction_payload  # noqa: E402
-from app.schemas import classify_request_model  # noqa: E402
-from model.runtime import load_bundle  # noqa: E402
-from model.text import encode_texts, pad_batch  # noqa: E402
+from app.config import Settings
+from app.main import create_app
+from app.predictions import prediction_payload
+from app.schemas import classify_request_model
+from bench.common import REPO, arguments, dev_texts, mixed_bodies, start_server, table_head, table_row, wrk
+from model.runtime import load_bundle
+from model.text import encode_texts, pad_batch
 
 
 def per_call_us(function: Callable[[], object], seconds: float = 1.0) -> float:
@@ -113,30 +112,25 @@ async def framework_us(model_dir: Path) -> float:
         return (time.process_time() - started) / count * 1e6
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
-    parser.add_argument("--model-dir", type=Path, default=REPO / "model")
-    args = parser.parse_args()
-    torch.set_num_threads(1)
-    atis = [t.strip() for t in (args.data / "atis/dev/seq.in").read_text().split("\n") if t.strip()]
-    sst = [row.split("\t")[0] for row in (args.data / "sst2/dev.tsv").read_text().split("\n")[1:] if row]
-    rows = stage_table(args.model_dir, {"atis": atis, "sentiment": sst})
-    print("| bundle | stage | µs per text, batch 1 | µs per text, batch 32 |")
-    print("| --- | --- | ---: | ---: |")
+def print_stages(model_dir: Path, data: Path) -> None:
+    rows = stage_table(model_dir, {"atis": dev_texts(data, "atis"), "sentiment": dev_texts(data, "sst2")})
+    table_head("bundle", "stage", "µs per text, batch 1", "µs per text, batch 32", align="llrr")
     for name in ("atis", "sentiment"):
         stages = dict.fromkeys(stage for n, stage, _, _ in rows if n == name)
         for stage in stages:
             one, many = (us for n, s, size, us in rows if n == name and s == stage)
-            print(f"| {name} | {stage} | {one:,.0f} | {many:,.0f} |")
-    print(f"\nHTTP framework around the handler (ASGI, model stubbed), CPU per request: {asyncio.run(framework_us(args.model_dir)):,.0f} µs")
+            table_row(name, stage, f"{one:,.0f}", f"{many:,.0f}")
+    print(f"\nHTTP framework around the handler (ASGI, model stubbed), CPU per request: {asyncio.run(framework_us(model_dir)):,.0f} µs")
 
-    bodies = write_bodies(args.data, Path(tempfile.mkdtemp()) / "bodies.jsonl")
+
+def print_live(args: argparse.Namespace) -> None:
+    """wrk c=64 against a live server; the mean queue wait from its metrics."""
+    load = wrk(args, mixed_bodies(args.data))
     server = start_server({"SEQSERVE_MODELS": "atis,sentiment"})
     try:
-        wrk(f"{server.url}/classify", bodies, 16, 3)
-        load = wrk(f"{server.url}/classify", bodies, 64, 10)
-        metrics = __import__("httpx").get(f"{server.url}/metrics").text
+        load.run(f"{server.url}/classify", 16, 3)
+        result = load.run(f"{server.url}/classify", 64, 10)
+        metrics = httpx.get(f"{server.url}/metrics").text
     finally:
         server.stop()
     waits = {}
@@ -146,8 +140,17 @@ def main() -> None:
             if line.startswith(prefix):
                 waits.setdefault(kind, 0.0)
                 waits[kind] += float(line.rsplit(" ", 1)[1])
-    print(f"live, wrk c=64: {load['rps']:,.0f} rps, p50 {load['p50_ms']} ms, p99 {load['p99_ms']} ms; "
+    print(f"live, wrk c=64: {result['rps']:,.0f} rps, p50 {result['p50_ms']} ms, p99 {result['p99_ms']} ms; "
           f"mean queue wait {waits['sum'] / waits['count'] * 1000:.1f} ms per text")
+
+
+def main() -> None:
+    parser = arguments(__doc__, loadtest=True)
+    parser.add_argument("--model-dir", type=Path, default=REPO / "model")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    print_stages(args.model_dir, args.data)
+    print_live(args)
 
 
 if __name__ == "__main__":

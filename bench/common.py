@@ -1,40 +1,102 @@
-"""What the benchmark scripts share: start the service, write request bodies, drive wrk, read RSS."""
+"""What the benches share, so each one holds only its own study and they all read data, start the
+service, drive load and print tables the same way.
+
+Data: every bench takes the datasets folder from `--data` (or its positional data argument), by default
+`$SEQSERVE_DATA` (the variable the tests and CI read), else `../shared/data` beside the checkout. wrk
+runs through `loadtest.sh`, named by `--loadtest`, by default `bench/loadtest.sh` in the folder that
+holds the data folder (`../shared/bench/loadtest.sh` beside `../shared/data`). Servers listen on
+127.0.0.1 only, and load goes only there.
+"""
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import random
+import statistics
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 
+from training.data import read_labelled_table, read_tagging
+
 REPO = Path(__file__).resolve().parent.parent
-if str(REPO) not in sys.path:  # scripts run as `python bench/x.py` from a checkout
-    sys.path.insert(0, str(REPO))
-SHARED = Path(os.environ.get("SEQSERVE_BENCH_SHARED", REPO.parent / "shared"))  # data and loadtest.sh
-LOADTEST = SHARED / "bench" / "loadtest.sh"
-DEFAULT_DATA = SHARED / "data"
+DATA = Path(os.environ.get("SEQSERVE_DATA", REPO.parent / "shared" / "data"))
+RESULTS = REPO / "bench" / "results"  # figures worth committing (the README shows them)
+DEV = {"atis": ("atis/dev", True), "snips": ("snips/dev", True), "sst2": ("sst2/dev.tsv", False)}  # (path, tagging)
+PROBE = {"text": "show me flights from boston to denver tomorrow morning", "models": ["atis"]}  # one short request
 
 
-def write_bodies(data: Path, path: Path, count: int = 2000) -> Path:
-    """Real dev sentences, one bundle per request: half SST-2 → sentiment, half ATIS → atis."""
-    atis = [t.strip() for t in (data / "atis" / "dev" / "seq.in").read_text(encoding="utf-8").split("\n") if t.strip()]
-    sst_rows = (data / "sst2" / "dev.tsv").read_text(encoding="utf-8").split("\n")[1:]
-    sst = [row.split("\t")[0] for row in sst_rows if row.strip()]
+def arguments(doc: str, data: bool = True, loadtest: bool = False) -> argparse.ArgumentParser:
+    """A bench's parser: its module docstring as help, `--data` and, for benches that drive wrk, `--loadtest`."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    if data:
+        parser.add_argument("--data", type=Path, default=DATA,
+                            help="datasets folder (default: $SEQSERVE_DATA, else ../shared/data)")
+    if loadtest:
+        parser.add_argument("--loadtest", type=Path, help="wrk driver (default: DATA/../bench/loadtest.sh)")
+    return parser
+
+
+def read_texts(path: Path, tagging: bool) -> list[str]:
+    """The texts of a tagging folder or file, or of a labelled table, read as training reads them."""
+    if tagging:
+        return [sentence.text for sentence in read_tagging(path)]
+    return [example.text for example in read_labelled_table(path)]
+
+
+def dev_texts(data: Path, name: str) -> list[str]:
+    """The dev sentences of one dataset under `data`: `atis`, `snips` or `sst2`."""
+    path, tagging = DEV[name]
+    return read_texts(data / path, tagging)
+
+
+def mixed_bodies(data: Path, count: int = 2000) -> list[dict]:
+    """Real dev sentences, one bundle per request: half SST-2 → sentiment, half ATIS → atis (seeded)."""
+    atis, sst2 = dev_texts(data, "atis"), dev_texts(data, "sst2")
     rng = random.Random(0)
-    lines = [
-        json.dumps({"text": rng.choice(atis), "models": ["atis"]})
-        if i % 2
-        else json.dumps({"text": rng.choice(sst), "models": ["sentiment"]})
+    return [
+        {"text": rng.choice(atis), "models": ["atis"]} if i % 2 else {"text": rng.choice(sst2), "models": ["sentiment"]}
         for i in range(count)
     ]
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def body_file(bodies: list[dict]) -> Path:
+    """`bodies` as JSON lines in a new temporary folder (what loadtest.sh rotates through)."""
+    path = Path(tempfile.mkdtemp(prefix="seqserve-bench-")) / "bodies.jsonl"
+    path.write_text("".join(json.dumps(body) + "\n" for body in bodies), encoding="utf-8")
     return path
+
+
+@dataclass(frozen=True)
+class Wrk:
+    """Closed-loop load from wrk through `loadtest.sh` (keep-alive, one thread), rotating through `bodies`."""
+
+    script: Path
+    bodies: Path
+
+    def run(self, url: str, concurrency: int, seconds: float) -> dict:
+        """One run; loadtest.sh's JSON summary (requests, seconds, rps, p50/p90/p99/max ms, non2xx,
+        socket_errors)."""
+        out = subprocess.run(
+            ["bash", str(self.script), url, str(self.bodies), str(concurrency), str(int(seconds))],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def wrk(args: argparse.Namespace, bodies: list[dict]) -> Wrk:
+    """The wrk driver `args` name (`--loadtest`, else beside `--data`), rotating through `bodies`."""
+    return Wrk(args.loadtest or args.data.parent / "bench" / "loadtest.sh", body_file(bodies))
 
 
 @dataclass
@@ -73,8 +135,8 @@ class Server:
 def start_server(
     env: dict[str, str], port: int = 18080, cwd: Path = REPO, command: list[str] | None = None
 ) -> Server:
-    """`python -m app` (from the checkout `cwd`, or another `command` that serves /readyz) with SEQSERVE_*
-    overrides; returns once /readyz answers 200."""
+    """`python -m app` (from the checkout `cwd`, or another `command` that serves /readyz) on 127.0.0.1
+    with SEQSERVE_* overrides; returns once /readyz answers 200."""
     started = time.perf_counter()
     process = subprocess.Popen(
         command or [sys.executable, "-m", "app"],
@@ -99,19 +161,28 @@ def start_server(
         time.sleep(0.05)
 
 
-def wrk(url: str, bodies: Path, concurrency: int, seconds: float) -> dict:
-    """One closed-loop wrk run (keep-alive, one thread) through loadtest.sh; its JSON summary."""
-    out = subprocess.run(
-        ["bash", str(LOADTEST), url, str(bodies), str(concurrency), str(int(seconds))],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return json.loads(out.stdout.strip().splitlines()[-1])
-
-
 def percentile(values: list[float], q: float) -> float:
     if not values:
         return float("nan")
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q / 100 * len(ordered)))]
+
+
+def median_ms(call: Callable[[], object], repeats: int = 5) -> float:
+    """Median wall time of `repeats` calls, in milliseconds."""
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        call()
+        times.append((time.perf_counter() - start) * 1e3)
+    return statistics.median(times)
+
+
+def table_head(*columns: str, align: str) -> None:
+    """Print a Markdown table's header and rule; `align` has a letter a column: `l` left, `r` right."""
+    table_row(*columns)
+    table_row(*("---:" if side == "r" else "---" for side in align))
+
+
+def table_row(*cells: object) -> None:
+    print("| " + " | ".join(str(cell) for cell in cells) + " |")

@@ -1,6 +1,6 @@
 """Are the explanations faithful? Delete the tokens they rank highest and see what the model does.
 
-    python bench/faithfulness.py [--data DIR] [--model-dir model] [--seed 0]
+    python -m bench.faithfulness [--data DIR] [--model-dir model] [--seed 0]
 
 Every dev text (SST-2 dev → `sentiment`, ATIS dev → `atis` intents) is sent with `"explain": true` to
 the service, run in process. Then, as new texts through the same service:
@@ -28,21 +28,11 @@ from pathlib import Path
 import httpx
 from asgi_lifespan import LifespanManager
 
-from common import DEFAULT_DATA, REPO
-
-from app.config import Settings  # noqa: E402  (bench/ runs with the repo on sys.path)
-from app.main import create_app  # noqa: E402
+from app.config import Settings
+from app.main import create_app
+from bench.common import REPO, arguments, dev_texts, table_head, table_row
 
 CHUNK = 64  # texts per request (SEQSERVE_MAX_TEXTS); explained texts go one a request (the queue bound)
-
-
-def sst2_dev(data: Path) -> list[str]:
-    rows = (data / "sst2" / "dev.tsv").read_text(encoding="utf-8").split("\n")[1:]
-    return [row.split("\t")[0] for row in rows if row.strip()]
-
-
-def atis_dev(data: Path) -> list[str]:
-    return [line for line in (data / "atis" / "dev" / "seq.in").read_text(encoding="utf-8").split("\n") if line.strip()]
 
 
 def answer(prediction: dict) -> tuple[str, float]:
@@ -140,46 +130,54 @@ async def explain_cost(client: httpx.AsyncClient, texts: list[str]) -> dict[str,
     return timings
 
 
+async def print_faithfulness(client: httpx.AsyncClient, data: Path, seed: int) -> None:
+    sets = {
+        "SST-2 dev (sentiment)": ("sentiment", dev_texts(data, "sst2")),
+        "ATIS dev (atis intent)": ("atis", dev_texts(data, "atis")),
+    }
+    table_head("data", "texts", "deletion", "label changed", "probability drop", "deletion AUC (lower = faithful)",
+               align="lrlrrr")
+    for name, (model, texts) in sets.items():
+        result = await faithfulness(client, model, texts, seed)
+        for order in ("top-1 attributed", "random"):
+            row = result[order]
+            table_row(name, result["texts"], order, f"{row['changed']:.1%}", f"{row['drop']:.3f}", f"{row['auc']:.3f}")
+        ratio = result["top-1 attributed"]["changed"] / max(result["random"]["changed"], 1e-9)
+        table_row("", "", "ratio top-1 / random", f"{ratio:.1f}×", "", "")
+
+
+async def print_cost(client: httpx.AsyncClient, data: Path) -> None:
+    sst = dev_texts(data, "sst2")[:200]
+    explained = await classify(client, "sentiment", sst, explain=True)
+    tokens = statistics.mean(len(p["explanation"]) for p in explained)
+    cost = await explain_cost(client, sst)
+    print(
+        f"\ncost, sentiment, one SST-2 dev text a request (mean {tokens:.1f} tokens), median of {len(sst)}: "
+        f"{cost['plain']:.2f} ms plain, {cost['explain']:.2f} ms with explain "
+        f"({cost['explain'] / cost['plain']:.1f}×)"
+    )
+
+
 async def main(args: argparse.Namespace) -> None:
     settings = Settings(model_dir=args.model_dir, models=["atis", "sentiment"], metrics_dir=Path(args.metrics_dir))
     app = create_app(settings)
     async with LifespanManager(app, startup_timeout=120) as manager:
         transport = httpx.ASGITransport(app=manager.app)
         async with httpx.AsyncClient(transport=transport, base_url="http://bench", timeout=120) as client:
-            sets = {
-                "SST-2 dev (sentiment)": ("sentiment", sst2_dev(args.data)),
-                "ATIS dev (atis intent)": ("atis", atis_dev(args.data)),
-            }
-            print("| data | texts | deletion | label changed | probability drop | deletion AUC (lower = faithful) |")
-            print("| --- | ---: | --- | ---: | ---: | ---: |")
-            for name, (model, texts) in sets.items():
-                result = await faithfulness(client, model, texts, args.seed)
-                for order in ("top-1 attributed", "random"):
-                    row = result[order]
-                    print(
-                        f"| {name} | {result['texts']} | {order} | {row['changed']:.1%} | {row['drop']:.3f} "
-                        f"| {row['auc']:.3f} |"
-                    )
-                ratio = result["top-1 attributed"]["changed"] / max(result["random"]["changed"], 1e-9)
-                print(f"|  |  | ratio top-1 / random | {ratio:.1f}× |  |  |")
-            sst = sst2_dev(args.data)[:200]
-            explained = await classify(client, "sentiment", sst, explain=True)
-            tokens = statistics.mean(len(p["explanation"]) for p in explained)
-            cost = await explain_cost(client, sst)
-            print(
-                f"\ncost, sentiment, one SST-2 dev text a request (mean {tokens:.1f} tokens), median of {len(sst)}: "
-                f"{cost['plain']:.2f} ms plain, {cost['explain']:.2f} ms with explain "
-                f"({cost['explain'] / cost['plain']:.1f}×)"
-            )
+            await print_faithfulness(client, args.data, args.seed)
+            await print_cost(client, args.data)
 
 
-if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+def parse() -> argparse.Namespace:
+    parser = arguments(__doc__)
     parser.add_argument("--model-dir", type=Path, default=REPO / "model")
     parser.add_argument("--metrics-dir", default=None, help="prometheus folder (default: a temporary one)")
     parser.add_argument("--seed", type=int, default=0)
-    arguments = parser.parse_args()
-    if arguments.metrics_dir is None:
-        arguments.metrics_dir = tempfile.mkdtemp(prefix="seqserve-faithfulness-")
-    sys.exit(asyncio.run(main(arguments)))
+    args = parser.parse_args()
+    if args.metrics_dir is None:
+        args.metrics_dir = tempfile.mkdtemp(prefix="seqserve-faithfulness-")
+    return args
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(main(parse())))

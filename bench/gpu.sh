@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The GPU checks in one go: CUDA-only tests, then the HTTP benchmark on the GPU at several worker counts.
 #   bash bench/gpu.sh RESULTS_DIR [WORKERS...]      (default workers: 4 8)
-# Needs a CUDA device, the project's dependencies and wrk on PATH. Each step is time-boxed so one slow
-# step cannot eat the others' time; every result lands in RESULTS_DIR.
+# Needs a CUDA device, the project's dependencies, wrk on PATH, and the data folder and loadtest.sh as
+# bench/README.md says ($SEQSERVE_DATA). Each step is time-boxed so one slow step cannot eat the others'
+# time; every result lands in RESULTS_DIR.
 set -u
 out=${1:?usage: bash bench/gpu.sh RESULTS_DIR [WORKERS...]}
 shift
@@ -15,7 +16,7 @@ cd "$(dirname "$0")/.."
   echo "cpus: $(nproc)"
 } 2>&1 | tee "$out/machine.txt"
 bench() {
-  timeout 70 python3 bench/serve.py --device cuda --workers "$1" --concurrency 1 16 64 256 --seconds 3 \
+  timeout 70 python3 -m bench.serve --device cuda --workers "$1" --concurrency 1 16 64 256 --seconds 3 \
     --json "$out/bench_cuda_w$1.json" 2>"$out/bench_cuda_w$1.log" | tee "$out/bench_cuda_w$1.md"
 }
 # The first worker count's table matters most, so it runs before the tests and any further counts.

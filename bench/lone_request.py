@@ -1,6 +1,7 @@
 """Does a lone request cost what a plain endpoint's does? Servers side by side, wrk windows alternated.
 
-    python bench/lone_request.py [--rounds 12] [--seconds 3] [--concurrency 1 64] [--before DIR]
+    python -m bench.lone_request [--rounds 12] [--seconds 3] [--concurrency 1 64] [--before DIR]
+                                 [--data DIR] [--loadtest PATH]
 
 Serves the sentiment bundle three ways at once: seqserve with 1 worker; a plain FastAPI `async def`
 endpoint calling the same bundle's runner one request at a time (no queue, no batching); and, with
@@ -15,13 +16,11 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import statistics
 import sys
-import tempfile
 from pathlib import Path
 
-from common import DEFAULT_DATA, REPO, Server, start_server, wrk
+from bench.common import REPO, Server, Wrk, arguments, dev_texts, start_server, table_head, table_row, wrk
 
 PLAIN = "plain endpoint"
 
@@ -49,46 +48,38 @@ def serve_plain(port: int) -> None:
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")
 
 
-def write_sst2_bodies(data: Path, path: Path) -> Path:
-    rows = (data / "sst2" / "dev.tsv").read_text(encoding="utf-8").split("\n")[1:]
-    texts = [row.rsplit("\t", 1)[0] for row in rows if row.strip()]
-    path.write_text("".join(json.dumps({"text": text, "models": ["sentiment"]}) + "\n" for text in texts))
-    return path
-
-
 def start_all(before: Path | None) -> dict[str, Server]:
     env = {"SEQSERVE_MODELS": "sentiment", "SEQSERVE_WORKERS": "1"}
-    plain = [sys.executable, __file__, "--serve-plain", "18081"]
+    plain = [sys.executable, "-m", "bench.lone_request", "--serve-plain", "18081"]
     servers = {"seqserve": start_server(env, port=18080), PLAIN: start_server({}, port=18081, command=plain)}
     if before is not None:
         servers["seqserve before"] = start_server(env, port=18082, cwd=before)
     return servers
 
 
-def measure(servers: dict[str, Server], bodies: Path, args: argparse.Namespace) -> dict[tuple[str, int], list[dict]]:
+def measure(servers: dict[str, Server], load: Wrk, args: argparse.Namespace) -> dict[tuple[str, int], list[dict]]:
     for server in servers.values():
-        wrk(f"{server.url}/classify", bodies, 16, 3)  # warm-up
+        load.run(f"{server.url}/classify", 16, 3)  # warm-up
     runs: dict[tuple[str, int], list[dict]] = {(name, c): [] for name in servers for c in args.concurrency}
     names = list(servers)
     for round_ in range(args.rounds):
         order = names[round_ % len(names) :] + names[: round_ % len(names)]
         for concurrency in args.concurrency:
             for name in order:
-                runs[name, concurrency].append(wrk(f"{servers[name].url}/classify", bodies, concurrency, args.seconds))
+                runs[name, concurrency].append(load.run(f"{servers[name].url}/classify", concurrency, args.seconds))
         print(f"round {round_ + 1}/{args.rounds} done", file=sys.stderr)
     return runs
 
 
 def report(runs: dict[tuple[str, int], list[dict]], concurrency: list[int]) -> None:
     names = list(dict.fromkeys(name for name, _ in runs))
-    print("| server | " + " | ".join(f"c={c} p50 ms · rps" for c in concurrency) + " |")
-    print("| --- |" + " ---: |" * len(concurrency))
+    table_head("server", *(f"c={c} p50 ms · rps" for c in concurrency), align="l" + "r" * len(concurrency))
     for name in names:
         cells = []
         for c in concurrency:
             p50, rps = (statistics.median(r[key] for r in runs[name, c]) for key in ("p50_ms", "rps"))
             cells.append(f"{p50:.2f} · {rps:,.0f}")
-        print(f"| {name} | " + " | ".join(cells) + " |")
+        table_row(name, *cells)
     errors = sum(r["non2xx"] + r["socket_errors"] for rows in runs.values() for r in rows)
     print(f"\nerrors: {errors}")
     for c in concurrency:
@@ -106,21 +97,20 @@ def ratios(runs: dict[tuple[str, int], list[dict]], concurrency: int, other: str
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = arguments(__doc__, loadtest=True)
     parser.add_argument("--rounds", type=int, default=12, help="at least 2 (the ratios report quartiles)")
     parser.add_argument("--seconds", type=int, default=3)
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 64])
     parser.add_argument("--before", type=Path, help="another checkout of seqserve to serve beside this one")
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--serve-plain", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_plain:
         serve_plain(args.serve_plain)
         return
-    bodies = write_sst2_bodies(args.data, Path(tempfile.mkdtemp()) / "bodies.jsonl")
+    load = wrk(args, [{"text": text, "models": ["sentiment"]} for text in dev_texts(args.data, "sst2")])
     servers = start_all(args.before)
     try:
-        runs = measure(servers, bodies, args)
+        runs = measure(servers, load, args)
     finally:
         for server in servers.values():
             server.stop()

@@ -1,6 +1,6 @@
 """Overload: drive the service at several times its capacity and report how it sheds load.
 
-    python bench/overload.py [--concurrency 512] [--seconds 20] [--workers 1] [--data DIR]
+    python -m bench.overload [--concurrency 512] [--seconds 20] [--workers 1] [--data DIR] [--loadtest PATH]
 
 1. Measures capacity with wrk at c=64.
 2. Runs wrk at c=512 (closed loop: each connection sends again as soon as it is answered) and, beside
@@ -14,18 +14,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
-import subprocess
-import tempfile
 import threading
 import time
-from pathlib import Path
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 
-from common import DEFAULT_DATA, LOADTEST, percentile, start_server, wrk, write_bodies
-
-PROBE = {"text": "show me flights from boston to denver tomorrow morning", "models": ["atis"]}
+from bench.common import PROBE, Server, Wrk, arguments, mixed_bodies, percentile, start_server, wrk
 
 
 async def probe(url: str, stop_at: float, rate: float) -> list[tuple[float, int, float]]:
@@ -50,49 +45,39 @@ async def probe(url: str, stop_at: float, rate: float) -> list[tuple[float, int,
     return samples
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--concurrency", type=int, default=512)
-    parser.add_argument("--seconds", type=int, default=20)
-    parser.add_argument("--workers", type=int, default=1)
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
-    args = parser.parse_args()
-
-    bodies = write_bodies(args.data, Path(tempfile.mkdtemp()) / "bodies.jsonl")
-    server = start_server({"SEQSERVE_WORKERS": str(args.workers), "SEQSERVE_MODELS": "atis,sentiment"})
+def overload(server: Server, load: Wrk, args: argparse.Namespace) -> dict:
+    """Capacity, idle latency, then the overload beside the probe: every figure the report needs."""
     url = f"{server.url}/classify"
-    try:
-        wrk(url, bodies, 16, 3)
-        capacity = wrk(url, bodies, 64, 10)
-        idle = asyncio.run(probe(url, time.perf_counter() + 3, rate=50))
-        normal_p50 = percentile([lat for _, status, lat in idle if status == 200], 50)
+    load.run(url, 16, 3)
+    capacity = load.run(url, 64, 10)
+    idle = asyncio.run(probe(url, time.perf_counter() + 3, rate=50))
+    normal_p50 = percentile([lat for _, status, lat in idle if status == 200], 50)
 
-        peak_rss = [server.rss_mb()]
-        stop_sampling = threading.Event()
+    peak_rss = [server.rss_mb()]
+    stop_sampling = threading.Event()
 
-        def sample_rss() -> None:
-            while not stop_sampling.wait(0.25):
-                peak_rss.append(server.rss_mb())
+    def sample_rss() -> None:
+        while not stop_sampling.wait(0.25):
+            peak_rss.append(server.rss_mb())
 
-        sampler = threading.Thread(target=sample_rss, daemon=True)
-        sampler.start()
-        load = subprocess.Popen(
-            ["bash", str(LOADTEST), url, str(bodies), str(args.concurrency), str(args.seconds)],
-            stdout=subprocess.PIPE,
-            text=True,
-        )
+    sampler = threading.Thread(target=sample_rss, daemon=True)
+    sampler.start()
+    with ThreadPoolExecutor(1) as pool:
+        running = pool.submit(load.run, url, args.concurrency, args.seconds)
         started = time.perf_counter()
         samples = asyncio.run(probe(url, started + args.seconds + 5, rate=100))
-        overload = json.loads(load.communicate()[0].strip().splitlines()[-1])
-        stop_sampling.set()
-        sampler.join()
-        alive = server.alive()
-    finally:
-        server.stop()
+        result = running.result()
+    stop_sampling.set()
+    sampler.join()
+    return {"capacity": capacity, "normal_p50": normal_p50, "peak_rss": peak_rss, "started": started,
+            "samples": samples, "overload": result, "alive": server.alive()}
 
+
+def report(run: dict, args: argparse.Namespace) -> None:
+    capacity, overload, started, normal_p50 = run["capacity"], run["overload"], run["started"], run["normal_p50"]
     load_end = started + overload["seconds"]
-    during = [(status, lat) for sent, status, lat in samples if started + 1 < sent < load_end]
-    after = [(sent - load_end, status, lat) for sent, status, lat in samples if sent >= load_end]
+    during = [(status, lat) for sent, status, lat in run["samples"] if started + 1 < sent < load_end]
+    after = [(sent - load_end, status, lat) for sent, status, lat in run["samples"] if sent >= load_end]
     recovered = next((t for t, status, lat in after if status == 200 and lat < 3 * normal_p50), float("nan"))
     rejected = [lat * 1000 for status, lat in during if status == 503]
     accepted = [lat * 1000 for status, lat in during if status == 200]
@@ -105,9 +90,24 @@ def main() -> None:
     print(f"probe during overload: {len(during)} requests, {len(rejected)} rejected (503) p50/p99 "
           f"{percentile(rejected, 50):.1f}/{percentile(rejected, 99):.1f} ms, {len(accepted)} accepted (200) "
           f"p50/p99 {percentile(accepted, 50):.1f}/{percentile(accepted, 99):.1f} ms, other statuses {errors}")
-    print(f"peak RSS during overload: {max(peak_rss):.0f} MB (before: {peak_rss[0]:.0f} MB)")
-    print(f"server alive and healthy after: {alive}")
+    print(f"peak RSS during overload: {max(run['peak_rss']):.0f} MB (before: {run['peak_rss'][0]:.0f} MB)")
+    print(f"server alive and healthy after: {run['alive']}")
     print(f"normal latency (p50 {normal_p50 * 1000:.1f} ms at idle) back {recovered:.2f} s after the load stopped")
+
+
+def main() -> None:
+    parser = arguments(__doc__, loadtest=True)
+    parser.add_argument("--concurrency", type=int, default=512)
+    parser.add_argument("--seconds", type=int, default=20)
+    parser.add_argument("--workers", type=int, default=1)
+    args = parser.parse_args()
+    load = wrk(args, mixed_bodies(args.data))
+    server = start_server({"SEQSERVE_WORKERS": str(args.workers), "SEQSERVE_MODELS": "atis,sentiment"})
+    try:
+        run = overload(server, load, args)
+    finally:
+        server.stop()
+    report(run, args)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Restart the service while clients keep sending; count what each request got.
 
-    python bench/restart_under_load.py --url http://127.0.0.1:8000 \
+    python -m bench.restart_under_load --url http://127.0.0.1:8000 \
         --restart "docker compose restart api" [--clients 16] [--seconds 20] [--restart-after 5]
 
 Every request uses a fresh connection, so each outcome is one of: answered (by status), refused at
@@ -18,14 +18,14 @@ import time
 
 import httpx
 
-BODY = {"text": "show me flights from boston to denver tomorrow morning", "models": ["atis"]}
+from bench.common import PROBE, arguments
 
 
 async def client(url: str, until: float, outcomes: collections.Counter, ready: asyncio.Event) -> None:
     async with httpx.AsyncClient(timeout=30, headers={"Connection": "close"}) as http:
         while time.monotonic() < until:
             try:
-                response = await http.post(f"{url}/classify", json=BODY)
+                response = await http.post(f"{url}/classify", json=PROBE)
                 outcomes[f"answered {response.status_code}"] += 1
                 if response.status_code == 200:
                     ready.set()
@@ -52,7 +52,7 @@ async def run(args: argparse.Namespace) -> collections.Counter:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = arguments(__doc__, data=False)
     parser.add_argument("--url", default="http://127.0.0.1:8000")
     parser.add_argument("--restart", required=True, help="command that restarts the service")
     parser.add_argument("--clients", type=int, default=16)

@@ -1,7 +1,7 @@
 """Share of dev tokens mapped to [UNK], per default bundle: the committed bundle's vocabulary, and the
 training vocabulary extended by the N most frequent words of pretrained vectors (`--vectors-extra N`).
 
-    python bench/unk_share.py [DATA_ROOT] [--vectors glove-6b-50d] [--extra 0 20000 100000]
+    python -m bench.unk_share [DATA_ROOT] [--vectors glove-6b-50d] [--extra 0 20000 100000]
 
 Only tokenizers are built (no training): the vocabulary a training run with `--vectors NAME
 --vectors-extra N` would get, through the same code (`training.tasks.fitted_tokenizer`). A token counts
@@ -10,20 +10,16 @@ once per occurrence; padding is never counted. Prints a Markdown table; asserts 
 
 from __future__ import annotations
 
-import argparse
-import sys
 from dataclasses import replace
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from model.manifest import UNK_ID  # noqa: E402
-from model.text import encode_texts, load_tokenizer  # noqa: E402
-from training.config import default_config  # noqa: E402
-from training.summary import read_data  # noqa: E402
-from training.tasks import fitted_tokenizer  # noqa: E402
-from training.vectors import open_vectors  # noqa: E402
+from bench.common import DATA, REPO, arguments, table_head, table_row
+from model.manifest import UNK_ID
+from model.text import encode_texts, load_tokenizer
+from training.config import default_config
+from training.summary import read_data
+from training.tasks import fitted_tokenizer
+from training.vectors import open_vectors
 
 BUNDLES = {  # bundle → (task, train, dev) under DATA_ROOT, as scripts/train_default_models.sh reads them
     "atis": ("tagger", "atis/train", "atis/dev"),
@@ -39,15 +35,15 @@ def unk_share(tokenizer, texts: list[str]) -> tuple[int, int]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("data_root", nargs="?", type=Path, default=ROOT.parent / "shared" / "data")
+    parser = arguments(__doc__, data=False)
+    parser.add_argument("data_root", nargs="?", type=Path, default=DATA, help="datasets folder (default: DATA)")
     parser.add_argument("--vectors", default="glove-6b-50d")
     parser.add_argument("--extra", type=int, nargs="+", default=[0, 20_000, 100_000])
-    parser.add_argument("--bundles", type=Path, default=ROOT / "model", help="folder of the committed bundles")
+    parser.add_argument("--bundles", type=Path, default=REPO / "model", help="folder of the committed bundles")
     args = parser.parse_args()
     dim = open_vectors(args.vectors).dim
-    print(f"| bundle | dev tokens | committed bundle | {' | '.join(f'{args.vectors} + {n:,} extra' for n in args.extra)} |")
-    print("| --- | ---: | ---: |" + " ---: |" * len(args.extra))
+    table_head("bundle", "dev tokens", "committed bundle", *(f"{args.vectors} + {n:,} extra" for n in args.extra),
+               align="lrr" + "r" * len(args.extra))
     for name, (task, train, dev) in BUNDLES.items():
         config = default_config(task, str(args.data_root / train), str(args.data_root / dev), "unused",
                                 vectors=args.vectors, embed_dim=dim)
@@ -61,7 +57,7 @@ def main() -> None:
                                             log=lambda _: None)
             unknown, _ = unk_share(tokenizer, texts)
             cells.append(f"{unknown / total:.2%} ({unknown:,})")
-        print(f"| {name} | {total:,} | {' | '.join(cells)} |")
+        table_row(name, f"{total:,}", *cells)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """What `--vectors` costs: bundle size, bundle load time, serving speed and training time.
 
-    python bench/vectors_cost.py ../shared/data/atis --words 100000 --dim 100
+    python -m bench.vectors_cost [ATIS_DIR] --words 100000 --dim 100      (ATIS_DIR: default DATA/atis)
 
 Writes a GloVe-style text file into a temporary folder: the ATIS training words first (as in real
 files, where common words come first), then filler words up to `--words`, random values with 5
@@ -13,8 +13,6 @@ it to the training vocabulary (what `--vectors` adds to training). Prints a tabl
 
 from __future__ import annotations
 
-import argparse
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -24,12 +22,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from model.runtime import load_bundle  # noqa: E402
-from training.data import read_tagging  # noqa: E402
-from training.tokenizer import build_tokenizer  # noqa: E402
-from training.vectors import open_vectors, pick_vectors  # noqa: E402
+from bench.common import DATA, REPO, arguments, median_ms, read_texts, table_head, table_row
+from model.runtime import load_bundle
+from training.data import read_tagging
+from training.tokenizer import build_tokenizer
+from training.vectors import open_vectors, pick_vectors
 
 
 def write_vectors(path: Path, first_words: list[str], words: int, dim: int) -> None:
@@ -50,18 +47,29 @@ def subset(source: Path, target: Path, count: int) -> Path:
     return target
 
 
-def median_ms(call, repeats: int = 5) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        call()
-        times.append((time.perf_counter() - start) * 1e3)
-    return statistics.median(times)
+def bundle_row(name: str, options: list[str], train: Path, out: Path, dev_texts: list[str]) -> None:
+    """Train one bundle with `options`, time it as the service runs it, print its table row."""
+    command = [sys.executable, "-m", "training", "tagger", "--train", str(train), "--dev", str(train),
+               "--out", str(out), "--epochs", "1", "--threads", "1", *options]
+    started = time.perf_counter()
+    subprocess.run(command, check=True, capture_output=True, cwd=REPO)
+    train_seconds = time.perf_counter() - started
+    load_ms = median_ms(lambda: load_bundle(out), repeats=3)
+    runner = load_bundle(out)
+    chunks = [dev_texts[i : i + 32] for i in range(0, len(dev_texts), 32)]
+    for chunk in chunks[:3]:
+        runner.predict(chunk)  # warm-up: the profiling executor specialises on the first calls
+    batch_ms = median_ms(lambda: [runner.predict(chunk) for chunk in chunks]) / len(chunks)
+    table_row(name, f"{runner.manifest.vocab_size:,}", f"{(out / 'model.pt').stat().st_size / 1e6:.1f}",
+              f"{train_seconds:.1f}", f"{load_ms:.0f}", f"{batch_ms:.2f}")
+    if runner.manifest.vectors:
+        table_row(f"  manifest: {runner.manifest.vectors.model_dump_json(exclude={'sha256'})}")
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("data", type=Path, help="ATIS folder (train/ and dev/ inside)")
+    parser = arguments(__doc__, data=False)
+    parser.add_argument("data", type=Path, nargs="?", default=DATA / "atis",
+                        help="ATIS folder (train/ and dev/ inside; default: DATA/atis)")
     parser.add_argument("--words", type=int, default=100_000)
     parser.add_argument("--dim", type=int, default=100)
     parser.add_argument("--sentences", type=int, default=1000)
@@ -70,7 +78,6 @@ def main() -> None:
     torch.set_num_threads(1)
     work = Path(tempfile.mkdtemp(prefix="vectors-cost-"))
     train = subset(args.data / "train", work / "train", args.sentences)
-    dev_texts = [s.text for s in read_tagging(args.data / "dev")]
     words = list(dict.fromkeys(w.lower() for s in read_tagging(args.data / "train") for w in s.words))
     vectors = work / "vectors.txt"
     started = time.perf_counter()
@@ -84,25 +91,11 @@ def main() -> None:
         (f"--vectors, --vectors-extra {extra:,}", ["--vectors", str(vectors), "--vectors-extra", str(extra)])
         for extra in args.extra
     ]
-    print("| run | vocabulary | model.pt MB | training s (1 epoch) | load_bundle ms | predict ms / 32 sentences |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: |")
+    table_head("run", "vocabulary", "model.pt MB", "training s (1 epoch)", "load_bundle ms", "predict ms / 32 sentences",
+               align="lrrrrr")
+    dev_texts = read_texts(args.data / "dev", tagging=True)
     for name, options in runs:
-        out = work / f"bundle{len(options)}-{options[-1] if options else 0}"
-        command = [sys.executable, "-m", "training", "tagger", "--train", str(train), "--dev", str(train),
-                   "--out", str(out), "--epochs", "1", "--threads", "1", *options]
-        started = time.perf_counter()
-        subprocess.run(command, check=True, capture_output=True)
-        train_seconds = time.perf_counter() - started
-        load_ms = median_ms(lambda: load_bundle(out), repeats=3)
-        runner = load_bundle(out)
-        chunks = [dev_texts[i : i + 32] for i in range(0, len(dev_texts), 32)]
-        for chunk in chunks[:3]:
-            runner.predict(chunk)  # warm-up: the profiling executor specialises on the first calls
-        batch_ms = median_ms(lambda: [runner.predict(chunk) for chunk in chunks]) / len(chunks)
-        print(f"| {name} | {runner.manifest.vocab_size:,} | {(out / 'model.pt').stat().st_size / 1e6:.1f} | "
-              f"{train_seconds:.1f} | {load_ms:.0f} | {batch_ms:.2f} |")
-        if runner.manifest.vectors:
-            print(f"|   manifest: {runner.manifest.vectors.model_dump_json(exclude={'sha256'})} |")
+        bundle_row(name, options, train, work / f"bundle{len(options)}-{options[-1] if options else 0}", dev_texts)
 
 
 if __name__ == "__main__":

@@ -1,8 +1,12 @@
-"""Rollouts and faults under load on the Swarm stack: every request counted, none may fail.
+"""Rollouts and faults under load on the Swarm stack: every request counted, none may fail. A check CI
+asserts (`.ci/run`, the swarm stage), so it lives with the stack it checks rather than among the benches.
 
-    python bench/rollout.py [--clients 32] [--steady-s 15] [--keep]
+    python deploy/swarm/rollout.py [--clients 32] [--steady-s 15] [--keep] [--data DIR]
 
-Deploys deploy/swarm/stack.yml on a one-node swarm (deploy/swarm/up.sh), then drives a closed loop of
+Run it with the project's environment (the `.venv` scripts/test.sh makes): it reads the dev sets with
+`training.data`. Data: `--data`, default `$SEQSERVE_DATA`, else `../shared/data` beside the checkout.
+
+Deploys stack.yml (beside this file) on a one-node swarm (up.sh), then drives a closed loop of
 `--clients` connections sending POST /classify to the load balancer's published port on 127.0.0.1, and
 runs one phase at a time while the load runs:
 
@@ -18,7 +22,7 @@ Every request is answered (2xx), failed (any other status) or broken (reset, tim
 targets are 0 failed and 0 broken in every phase, a p99 at most 3× the steady one (`--p99-ratio`), and
 Prometheus counting every /classify request of the steady phase (within 1 %) from 3 replicas up. The new
 version is the same bundles under a new manifest version (an image built FROM the current one), which is
-what a retrained bundle looks like to the rollout. Removes the stack at the end (deploy/swarm/down.sh).
+what a retrained bundle looks like to the rollout. Removes the stack at the end (down.sh).
 """
 
 from __future__ import annotations
@@ -26,17 +30,22 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections
+import json
+import os
+import random
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
-from common import DEFAULT_DATA, REPO, percentile, write_bodies
 
+from training.data import read_labelled_table, read_tagging
+
+HERE = Path(__file__).resolve().parent
+DATA = Path(os.environ.get("SEQSERVE_DATA", HERE.parents[1].parent / "shared" / "data"))
 SERVICE = "seqserve_api"
 PROMETHEUS = "http://127.0.0.1:9090"
 LB_METRICS = "http://127.0.0.1:8404"
@@ -67,6 +76,24 @@ class Phase:
     @property
     def failed(self) -> int:
         return sum(count for outcome, count in self.outcomes.items() if outcome != "answered 200")
+
+
+def request_bodies(data: Path, count: int = 2000) -> list[bytes]:
+    """Real dev sentences, alternately SST-2 → sentiment and ATIS → atis, drawn with a fixed seed."""
+    atis = [sentence.text for sentence in read_tagging(data / "atis" / "dev")]
+    sst2 = [example.text for example in read_labelled_table(data / "sst2" / "dev.tsv")]
+    rng = random.Random(0)
+    bodies = ({"text": rng.choice(atis), "models": ["atis"]} if i % 2 else
+              {"text": rng.choice(sst2), "models": ["sentiment"]} for i in range(count))
+    return [json.dumps(body).encode() for body in bodies]
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The q-th percentile of `values`: the sorted value at index q·n/100 (NaN when there are none)."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q / 100 * len(ordered)))]
 
 
 def sh(*command: str) -> str:
@@ -235,9 +262,7 @@ def check_errors_pass_through(url: str) -> None:
 
 async def run(args: argparse.Namespace, next_image: str) -> bool:
     url = f"http://127.0.0.1:{args.lb_port}"
-    with tempfile.TemporaryDirectory() as tmp:
-        lines = write_bodies(args.data, Path(tmp) / "bodies.jsonl").read_text().split("\n")
-    bodies = [line.encode() for line in lines if line]
+    bodies = request_bodies(args.data)
     check_errors_pass_through(url)
     await under_load(url, bodies, args.clients, Phase("warm-up"), lambda: time.sleep(3))
 
@@ -275,18 +300,18 @@ def main() -> None:
     parser.add_argument("--p99-ratio", type=float, default=3.0,
                         help="largest p99 of a phase / steady p99 (0: no latency target, failures only)")
     parser.add_argument("--lb-port", type=int, default=8080)
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--data", type=Path, default=DATA, help="datasets folder (default: $SEQSERVE_DATA)")
     parser.add_argument("--no-deploy", action="store_true", help="use the stack already deployed")
     parser.add_argument("--keep", action="store_true", help="leave the stack running at the end")
     args = parser.parse_args()
     sys.stdout.reconfigure(line_buffering=True)  # type: ignore[attr-defined]  # in order with docker's output
     if not args.no_deploy:
-        subprocess.run(["bash", str(REPO / "deploy/swarm/up.sh")], check=True)
+        subprocess.run(["bash", str(HERE / "up.sh")], check=True)
     try:
         ok = asyncio.run(run(args, build_next_image()))
     finally:
         if not args.keep:
-            subprocess.run(["bash", str(REPO / "deploy/swarm/down.sh")], check=True)
+            subprocess.run(["bash", str(HERE / "down.sh")], check=True)
     print("targets met" if ok else "TARGETS MISSED")
     raise SystemExit(0 if ok else 1)
 
