@@ -22,7 +22,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from model.runtime import load_bundle  # noqa: E402
 from model.text import encode_texts, pad_batch  # noqa: E402
-from training.data import read_labelled_table, read_tagging  # noqa: E402
+from training.table_data import read_labelled_table  # noqa: E402
+from training.tagging_data import read_tagging  # noqa: E402
 
 
 def dev_texts(path: Path, tagger: bool) -> list[str]:

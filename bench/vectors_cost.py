@@ -27,7 +27,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from model.runtime import load_bundle  # noqa: E402
-from training.data import read_tagging  # noqa: E402
+from training.tagging_data import read_tagging  # noqa: E402
 from training.tokenizer import build_tokenizer  # noqa: E402
 from training.vectors import open_vectors, pick_vectors  # noqa: E402
 

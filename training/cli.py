@@ -20,9 +20,10 @@ from pathlib import Path
 
 from model.manifest import BundleError
 from training.config import TASK_ALIASES, TASK_DEFAULTS, Task, TrainConfig, default_config
-from training.data import DataError, parse_label_names
 from training.download import RAW_GITHUB
+from training.examples import DataError
 from training.recipes import RECIPES, recipe_config
+from training.table_data import parse_label_names
 
 EXIT_USAGE = 2
 EXAMPLES = (

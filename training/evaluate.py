@@ -19,9 +19,10 @@ from seqeval.metrics import classification_report, f1_score
 
 from model.manifest import BundleManifest, ModelKind
 from model.runtime import ClassifierPrediction, Prediction, TaggerPrediction
-from training.data import Examples, TaggedSentence, read_labelled, read_tagging
+from training.examples import Examples, TaggedSentence
 from training.inference import open_bundle, predict_all
-
+from training.table_data import read_labelled
+from training.tagging_data import read_tagging
 
 
 @dataclass(frozen=True)

@@ -19,9 +19,9 @@ from model.manifest import Labels, ModelKind
 from model.runtime import Prediction
 from model.text import EncodedText
 from training.config import ModelConfig, Task, TrainConfig
-from training.data import DataError, Examples, LabelledText, TaggedSentence
 from training.ensembles import ClassifierEnsemble, TaggerEnsemble
 from training.evaluate import predicted_classes, slot_predictions, slot_report
+from training.examples import DataError, Examples, LabelledText, TaggedSentence
 from training.loop import Batch
 from training.models import BiLSTMClassifier, BiLSTMTagger, constrained_nll
 

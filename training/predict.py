@@ -17,8 +17,8 @@ from tqdm import tqdm
 
 from model.manifest import BundleManifest
 from model.runtime import ClassifierPrediction, Prediction
-from training.data import Examples, read_lines
 from training.evaluate import metrics_of, read_examples
+from training.examples import Examples, read_lines
 from training.inference import BATCH_SIZE, open_bundle, predict_batches
 
 

@@ -12,8 +12,11 @@ from pathlib import Path
 
 from model.text import bio_spans
 from training.config import TrainConfig
-from training.data import Examples, LabelledText, TaggedSentence, read_labelled, read_tagging
+from training.examples import Examples, LabelledText, TaggedSentence
+from training.table_data import read_labelled
+from training.tagging_data import read_tagging
 from training.tokenizer import token_offsets
+
 
 def read_data(config: TrainConfig) -> tuple[Examples, Examples]:
     """(train, dev) through the task's readers; a DataError names file and line of the first problem."""

@@ -21,13 +21,12 @@ from model.manifest import PAD_ID, UNK_ID, Labels
 from model.runtime import Prediction
 from model.text import EncodedText, encode_texts, pad_batch
 from training.config import TrainConfig
-from training.data import DataError, Examples
 from training.evaluate import metrics_of
+from training.examples import DataError, Examples
 from training.export import export_bundle
 from training.inference import eager_runner, predict_all
 from training.kinds import TASKS, Targets, TaskKind
-from training.loop import (Batch, BatchFactory, FitResult, fit, pick_device, seed_everything,
-                           shuffled_buckets)
+from training.loop import Batch, BatchFactory, FitResult, fit, pick_device, seed_everything, shuffled_buckets
 from training.models import parameter_count
 from training.report import ReportInputs, build_report
 from training.summary import read_data, unseen_in_train
