@@ -9,7 +9,7 @@ one line instead of a stack trace from deep inside torch.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,6 +35,10 @@ class LabelledText:
     text: str
     label: str
     line: int | None = field(default=None, compare=False)  # where it was read, for messages
+
+    def labels(self) -> list[tuple[str, str, str]]:
+        """(kind, label, file in a seq folder) of every label it carries: here its one class."""
+        return [("label", self.label, "")]
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,8 +72,33 @@ class TaggedSentence:
             return list(predicted) + ["O"] * (len(self.words) - len(predicted))
         return word_tags(self.words, predicted, offsets)
 
+    def labels(self) -> list[tuple[str, str, str]]:
+        """(kind, label, file in a seq folder) of every label it carries: the intent and each word's tag."""
+        return [("intent", self.intent, "label")] + [("tag", tag, "seq.out") for tag in self.tags]
+
 
 Examples = Sequence[TaggedSentence] | Sequence[LabelledText]  # one task's data: all of one kind
+
+
+@dataclass(frozen=True)
+class ReadOptions:
+    """How the user asked for data to be read; each family of formats takes what applies to it."""
+
+    format: str = "auto"
+    text_column: str | None = None  # tables: column (CSV) or field (JSONL) names when not the usual ones
+    label_column: str | None = None
+    label_names: Mapping[str, str] | None = None  # tables: label in the data → class name
+
+
+@dataclass(frozen=True)
+class DataReader:
+    """A family of formats, as the CLI offers it and a task reads it (`training.kinds` picks one per task)."""
+
+    files: str  # what its files are, in words
+    formats: tuple[str, ...]  # the `--format` values beside auto
+    auto: str  # how auto chooses among them, in words
+    table: bool  # rows of a table: `--text-column`, `--label-column` and `--label-names` apply
+    read: Callable[[Path, ReadOptions], Examples]
 
 
 def read_lines(path: Path) -> list[str]:

@@ -14,7 +14,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Literal
 
-from training.examples import JSONL_SUFFIXES, DataError, LabelledText, read_jsonl, read_lines, text_field
+from training.examples import (JSONL_SUFFIXES, DataError, DataReader, LabelledText, ReadOptions, read_jsonl,
+                               read_lines, text_field)
 
 TEXT_COLUMNS = ("sentence", "text", "review", "content")
 LABEL_COLUMNS = ("label", "sentiment", "class", "polarity")
@@ -140,3 +141,15 @@ def find_column(path: Path, header: list[str], wanted: str | None, usual: Sequen
             return lowered.index(name)
     expected = repr(wanted) if wanted else " or ".join(repr(name) for name in usual)
     raise DataError(path, 1, f"no {role} column {expected} in header {header}")
+
+
+def read_table_data(path: Path, options: ReadOptions) -> list[LabelledText]:
+    """`read_labelled` as a task calls it, with every option."""
+    return read_labelled(path, options.format, options.text_column, options.label_column,  # type: ignore[arg-type]
+                         options.label_names)
+
+
+TABLE_DATA = DataReader(
+    files="TSV/CSV file with a header (text and label columns) or .jsonl (text and label fields)",
+    formats=TABLE_FORMATS, auto=".jsonl → jsonl, else CSV/TSV", table=True, read=read_table_data,
+)

@@ -13,14 +13,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-from training.examples import JSONL_SUFFIXES, DataError, TaggedSentence, read_jsonl, read_lines, text_field
+from training.examples import (JSONL_SUFFIXES, DataError, DataReader, ReadOptions, TaggedSentence, read_jsonl,
+                               read_lines, text_field)
 from training.tokenizer import span_tags, token_offsets
 
 SEQ_FILES = ("seq.in", "seq.out", "label")
 NO_INTENT = "none"  # intent of CoNLL sentences that carry no `# intent:` comment
 
 TaggingFormat = Literal["auto", "seq", "conll", "jsonl"]
-TAGGING_FORMATS = ("seq", "conll", "jsonl")  # what `auto` chooses among
 
 
 # BIOES/IOBES (S = single, E = end) and BILOU (U = unit, L = last) mark the same entities as BIO
@@ -164,3 +164,16 @@ def read_tagging(path: Path, fmt: TaggingFormat = "auto") -> list[TaggedSentence
     if fmt != "auto" and fmt not in readers:
         raise DataError(path, None, f"format {fmt!r} is not one of tagging data (auto, {', '.join(readers)})")
     return readers[detect_tagging_format(path) if fmt == "auto" else fmt](path)
+
+
+def read_tagging_data(path: Path, options: ReadOptions) -> list[TaggedSentence]:
+    """`read_tagging` as a task calls it: of the options, only the format applies to tagging data."""
+    return read_tagging(path, options.format)  # type: ignore[arg-type]
+
+
+TAGGING_DATA = DataReader(
+    files="ATIS/SNIPS folder (seq.in, seq.out, label), CoNLL file (token tag per line) or .jsonl with character "
+          "spans",
+    formats=("seq", "conll", "jsonl"), auto="folder → seq, .jsonl → jsonl, other file → conll", table=False,
+    read=read_tagging_data,
+)

@@ -21,7 +21,6 @@ from model.manifest import PAD_ID, UNK_ID, Labels
 from model.runtime import Prediction
 from model.text import EncodedText, encode_texts, pad_batch
 from training.config import TrainConfig
-from training.evaluate import metrics_of
 from training.examples import DataError, Examples
 from training.export import export_bundle
 from training.inference import eager_runner, predict_all
@@ -61,7 +60,7 @@ class Setup:
         """(dev metrics, dev predictions) of `model`, answered through the runner the bundle will use."""
         runner = eager_runner(self.tokenizer, model, self.labels, self.max_word_chars, device)
         predictions = predict_all(runner, [e.text for e in self.dev])
-        return metrics_of(self.task.kind, self.dev, predictions), predictions
+        return self.task.metrics(self.dev, predictions), predictions
 
 
 @dataclass(frozen=True)
