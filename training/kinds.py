@@ -75,6 +75,10 @@ class TaskKind:
     report: Callable[[Examples, Examples, Labels, Sequence[Prediction]], DevReport]  # (train, dev, ...)
     output_row: Callable[[Prediction], dict[str, Any]]  # a `predict` row beside line and text
 
+    def word_chars(self, max_word_chars: int | None) -> int | None:
+        """The bytes per word its model reads: `max_word_chars` when it has a character encoder, else None."""
+        return max_word_chars if self.reads_chars else None
+
 
 def label_index(labels: Sequence[str]) -> dict[str, int]:
     return {label: index for index, label in enumerate(labels)}

@@ -54,7 +54,7 @@ class Setup:
     labels: Labels
     batches: BatchFactory
     new_model: Callable[[], nn.Module]
-    max_word_chars: int | None  # the tagger's bytes per word; None for a classifier
+    max_word_chars: int | None  # bytes per word the model reads (`TaskKind.word_chars`)
 
     def runner_metrics(self, model: nn.Module, device: torch.device) -> tuple[dict[str, float], list[Prediction]]:
         """(dev metrics, dev predictions) of `model`, answered through the runner the bundle will use."""
@@ -104,7 +104,7 @@ def set_up(config: TrainConfig, log: Callable[[str], object]) -> Setup:
     tokenizer, picked = fitted_tokenizer(texts, config, log)
     encoded = encode_texts(tokenizer, texts)
     prepared = task.prepare(config, train, encoded)
-    max_word_chars = config.max_word_chars if task.reads_chars else None
+    max_word_chars = task.word_chars(config.max_word_chars)
 
     def new_model() -> nn.Module:
         return with_vectors(task.new_model(tokenizer.get_vocab_size(), prepared.labels, config.model), tokenizer,
