@@ -57,13 +57,13 @@ class DevReport:
 
 @dataclass(frozen=True)
 class TaskKind:
-    """One task, as `run` needs it. Each callable is a plain function below."""
+    """One task, as `run`, `evaluate`, `predict` and the CLI need it. Each callable is a plain function below."""
 
     kind: ModelKind
     unit: str  # what one example is called in the log
     reads_chars: bool  # the model also reads each word's bytes (`--max-word-chars`)
     data: DataReader  # its data formats: train, dev, and what `evaluate` and `predict` read
-    label_counts: Callable[[Examples], dict[str, Counter[str]]]  # per kind of label, for `--dry-run`
+    label_counts: Callable[[Examples], dict[str, Counter[str]]]  # by label family, for `--dry-run`
     headline: Callable[[TrainConfig, Examples], str]  # checks the training labels before any work; log text
     prepare: Callable[[TrainConfig, Examples, Sequence[EncodedText]], Prepared]
     new_model: Callable[[int, Labels, ModelConfig], nn.Module]  # (vocabulary size, labels, sizes) → model
