@@ -25,7 +25,8 @@ from pathlib import Path
 
 import httpx
 
-from training.data import read_labelled_table, read_tagging
+from training.table_data import read_labelled_table
+from training.tagging_data import read_tagging
 
 REPO = Path(__file__).resolve().parent.parent
 DATA = Path(os.environ.get("SEQSERVE_DATA", REPO.parent / "shared" / "data"))

@@ -15,9 +15,18 @@ from pathlib import Path
 
 import torch
 
+<<<<<<< HEAD
 from bench.common import arguments, median_ms, read_texts, table_head, table_row
 from model.runtime import load_bundle
 from model.text import encode_texts, pad_batch
+=======
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from model.runtime import load_bundle  # noqa: E402
+from model.text import encode_texts, pad_batch  # noqa: E402
+from training.table_data import read_labelled_table  # noqa: E402
+from training.tagging_data import read_tagging  # noqa: E402
+>>>>>>> i19-training
 
 
 def per_sentence_ms(call: Callable[[object], object], batches: list, repeats: int) -> float:

@@ -24,7 +24,7 @@ import torch
 
 from bench.common import DATA, REPO, arguments, median_ms, read_texts, table_head, table_row
 from model.runtime import load_bundle
-from training.data import read_tagging
+from training.tagging_data import read_tagging
 from training.tokenizer import build_tokenizer
 from training.vectors import open_vectors, pick_vectors
 

@@ -20,11 +20,14 @@ from pathlib import Path
 
 from model.manifest import BundleError
 from training.config import TASK_ALIASES, TASK_DEFAULTS, Task, TrainConfig, default_config
-from training.data import DataError, parse_label_names
 from training.download import RAW_GITHUB
+from training.examples import DataError
+from training.kinds import TASKS
 from training.recipes import RECIPES, recipe_config
+from training.table_data import parse_label_names
 
 EXIT_USAGE = 2
+DATA_FORMATS = list(dict.fromkeys(name for task in TASKS.values() for name in task.data.formats))  # of any kind
 EXAMPLES = (
     "  python -m training download atis --out data",
     "  python -m training tagger --train data/atis/train --dev data/atis/dev --out model/atis",
@@ -45,28 +48,22 @@ def label_names_option(spec: str) -> dict[str, str]:
 
 
 def add_training_options(parser: argparse.ArgumentParser, task: Task) -> None:
-    defaults = TASK_DEFAULTS[task]
-    data = "TSV/CSV file with a header (text and label columns) or .jsonl (text and label fields)" if (
-        task == "classifier") else ("ATIS/SNIPS folder (seq.in, seq.out, label), CoNLL file (token tag per line) or "
-                                    ".jsonl with character spans")
-    parser.add_argument("--train", required=True, type=Path, help=f"training data: {data}")
+    defaults, data = TASK_DEFAULTS[task], TASKS[task].data
+    parser.add_argument("--train", required=True, type=Path, help=f"training data: {data.files}")
     parser.add_argument("--dev", required=True, type=Path, help="dev data in the same format (scored after every epoch; "
                                                                   "the exported model is the last epoch's)")
     parser.add_argument("--out", required=True, type=Path, help="bundle folder to write, e.g. model/atis")
     parser.add_argument("--dry-run", action="store_true",
                         help="read and check the data, print a summary (sentences, tokens, labels) and stop")
-    if task == "classifier":
-        parser.add_argument("--format", dest="data_format", choices=["auto", "csv", "jsonl"], default="auto",
-                            help="data format (default: auto = .jsonl → jsonl, else CSV/TSV)")
+    parser.add_argument("--format", dest="data_format", choices=["auto", *data.formats], default="auto",
+                        help=f"data format (default: auto = {data.auto})")
+    if data.table:
         parser.add_argument("--text-column", help="name of the text column or field (default: sentence or text)")
         parser.add_argument("--label-column", help="name of the label column or field (default: label)")
         parser.add_argument("--label-names", type=label_names_option, metavar="RAW=NAME,...",
                             help="class name of each label in the data, e.g. 0=negative,1=positive (the order "
                                  "is the bundle's class order; recorded in the manifest, so evaluate maps the "
                                  "same way); default: the labels as found, sorted")
-    else:
-        parser.add_argument("--format", dest="data_format", choices=["auto", "seq", "conll", "jsonl"], default="auto",
-                            help="data format (default: auto = folder → seq, .jsonl → jsonl, other file → conll)")
     tuning = parser.add_argument_group("training (defaults are the tuned values of the committed bundles)")
     for name, kind, text in (
         ("epochs", int, "epochs"), ("batch-size", int, "sentences per batch"),
@@ -92,7 +89,7 @@ def add_training_options(parser: argparse.ArgumentParser, task: Task) -> None:
                        help="add the N most frequent vector words unseen in training to the vocabulary (default 0)")
     model.add_argument("--freeze-vectors", action="store_true", default=None,
                        help="keep the word embeddings as they start (words without a vector stay random)")
-    if task == "tagger":
+    if TASKS[task].reads_chars:
         model.add_argument("--char-filters", type=int, help=f"default {defaults.model.char_filters}")
     parser.add_argument("--device", default=None, help="auto (CUDA with mixed precision when present), cpu, cuda")
 
@@ -121,8 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate = commands.add_parser("evaluate", help="print dev/test metrics of an exported bundle as JSON")
     evaluate.add_argument("bundle", type=Path, help="bundle folder (manifest.json, model.pt, tokenizer.json)")
     evaluate.add_argument("data", type=Path, help="labelled data in a format the train command reads")
-    evaluate.add_argument("--format", dest="data_format", choices=["auto", "seq", "conll", "jsonl", "csv"],
-                          default="auto")
+    evaluate.add_argument("--format", dest="data_format", choices=["auto", *DATA_FORMATS], default="auto")
     evaluate.add_argument("--text-column")
     evaluate.add_argument("--label-column")
     predict = commands.add_parser("predict", help="label a file with a bundle, as the service would (JSON Lines "
@@ -131,8 +127,8 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("input", type=Path, help=".txt with one text a line, or data in a format the train "
                                                   "command reads (its labels are then scored)")
     predict.add_argument("--out", required=True, type=Path, help="JSON Lines file to write, one line per text")
-    predict.add_argument("--format", dest="data_format", choices=["auto", "text", "seq", "conll", "jsonl", "csv"],
-                         default="auto", help="input format (default: auto = .txt → text, else as for training)")
+    predict.add_argument("--format", dest="data_format", choices=["auto", "text", *DATA_FORMATS], default="auto",
+                         help="input format (default: auto = .txt → text, else as for training)")
     predict.add_argument("--text-column")
     predict.add_argument("--label-column")
     predict.add_argument("--batch-size", type=int, default=256, help="texts per forward pass (default 256)")

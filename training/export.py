@@ -32,6 +32,7 @@ from model.manifest import (
 from model.runtime import Prediction, prediction_labels
 from model.text import load_tokenizer
 from training.inference import eager_runner, open_bundle, predict_all
+from training.kinds import TASKS
 from training.models import parameter_count
 
 PARITY_TOLERANCE = 1e-5
@@ -107,7 +108,8 @@ def write_checked_manifest(
     and refuse the bundle unless the saved files, loaded as the service loads them, answer every text
     like the eager model (with the tokenizer as saved, so a tokenizer that does not round-trip fails too)."""
     tokenizer = load_tokenizer(staging / TOKENIZER_FILE, draft.max_seq_len)
-    eager = eager_runner(tokenizer, model, draft.labels, draft.max_word_chars, torch.device("cpu"))
+    word_chars = TASKS[draft.kind].word_chars(draft.max_word_chars)
+    eager = eager_runner(tokenizer, model, draft.labels, word_chars, torch.device("cpu"))
     expected = predict_all(eager, texts)
     labels, scores = prediction_labels(expected[0])
     manifest = draft.model_copy(update={"example": BundleExample(text=texts[0], labels=labels, scores=scores)})

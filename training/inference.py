@@ -21,10 +21,11 @@ BATCH_SIZE = 256  # texts per forward pass, so a whole dev set never becomes one
 
 
 def eager_runner(
-    tokenizer: Tokenizer, module: torch.nn.Module, labels: Labels, max_word_chars: int | None, device: torch.device
+    tokenizer: Tokenizer, module: torch.nn.Module, labels: Labels, word_chars: int | None, device: torch.device
 ) -> BundleRunner:
-    """A runner around a model that has no bundle yet (being trained, or about to be exported)."""
-    return BundleRunner(tokenizer, module, labels, max_word_chars if labels.slot_tags is not None else None, device)
+    """A runner around a model that has no bundle yet (being trained, or about to be exported); `word_chars`
+    is what its kind reads per word (`TaskKind.word_chars`)."""
+    return BundleRunner(tokenizer, module, labels, word_chars, device)
 
 
 def open_bundle(bundle_dir: Path) -> tuple[BundleManifest, BundleRunner]:

@@ -1,8 +1,10 @@
-"""The two kinds of task, each described once: labels, model, training targets, loss, ensemble, report.
+"""The two kinds of task, each described once: data, labels, model, training targets, loss, ensemble,
+metrics, report and the rows `predict` writes.
 
 `training.tasks.run` drives either description through the same steps (read, tokenise, train the members,
-score dev, export), so everything that differs between a classifier and a tagger is in this module and
-nothing else in the pipeline asks which kind it runs.
+score dev, export), and evaluation, prediction, export and the CLI look the description up by a config's
+task or a manifest's kind (`TASKS[...]`), so everything that differs between a classifier and a tagger is
+chosen in this module and nothing else in training asks which kind it runs.
 """
 
 from __future__ import annotations
@@ -10,20 +12,23 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from model.manifest import Labels, ModelKind
-from model.runtime import Prediction
-from model.text import EncodedText
+from model.runtime import ClassifierPrediction, Prediction, TaggerPrediction
+from model.text import EncodedText, bio_spans
 from training.config import ModelConfig, Task, TrainConfig
-from training.data import DataError, Examples, LabelledText, TaggedSentence
 from training.ensembles import ClassifierEnsemble, TaggerEnsemble
-from training.evaluate import predicted_classes, slot_predictions, slot_report
+from training.examples import DataError, DataReader, Examples, LabelledText, TaggedSentence
 from training.loop import Batch
+from training.metrics import classifier_metrics, predicted_classes, slot_predictions, slot_report, tagger_metrics
 from training.models import BiLSTMClassifier, BiLSTMTagger, constrained_nll
+from training.table_data import TABLE_DATA
+from training.tagging_data import TAGGING_DATA
 
 IGNORE = -100  # tag target after a sentence's end (the loss masks it by length)
 
@@ -52,17 +57,27 @@ class DevReport:
 
 @dataclass(frozen=True)
 class TaskKind:
-    """One task, as `run` needs it. Each callable is a plain function below."""
+    """One task, as `run`, `evaluate`, `predict` and the CLI need it. Each callable is a plain function below."""
 
     kind: ModelKind
     unit: str  # what one example is called in the log
     reads_chars: bool  # the model also reads each word's bytes (`--max-word-chars`)
+    data: DataReader  # its data formats: train, dev, and what `evaluate` and `predict` read
+    label_counts: Callable[[Examples], dict[str, Counter[str]]]  # by label family, for `--dry-run`
     headline: Callable[[TrainConfig, Examples], str]  # checks the training labels before any work; log text
     prepare: Callable[[TrainConfig, Examples, Sequence[EncodedText]], Prepared]
     new_model: Callable[[int, Labels, ModelConfig], nn.Module]  # (vocabulary size, labels, sizes) → model
     loss: Callable[[nn.Module, Batch], Tensor]  # batch: (ids, [chars,] lengths, *targets)
     ensemble: Callable[[Sequence[nn.Module]], nn.Module]
+    # (labelled examples, predictions in the same order) → figures: the one definition behind the dev
+    # metrics during training, in the manifest, `evaluate` and `predict`
+    metrics: Callable[[Examples, Sequence[Prediction]], dict[str, float]]
     report: Callable[[Examples, Examples, Labels, Sequence[Prediction]], DevReport]  # (train, dev, ...)
+    output_row: Callable[[Prediction], dict[str, Any]]  # a `predict` row beside line and text
+
+    def word_chars(self, max_word_chars: int | None) -> int | None:
+        """The bytes per word its model reads: `max_word_chars` when it has a character encoder, else None."""
+        return max_word_chars if self.reads_chars else None
 
 
 def label_index(labels: Sequence[str]) -> dict[str, int]:
@@ -114,10 +129,24 @@ def tagger_report(train: Examples, dev: Sequence[TaggedSentence], labels: Labels
                      f"Dev labels never seen in training (always counted wrong): {', '.join(unseen) or 'none'}.")
 
 
+def tagger_label_counts(sentences: Sequence[TaggedSentence]) -> dict[str, Counter[str]]:
+    return {"intents": Counter(s.intent for s in sentences),
+            "slots (entities)": Counter(slot for s in sentences for slot, _, _ in bio_spans(s.tags))}
+
+
+def tagger_row(prediction: TaggerPrediction) -> dict[str, Any]:
+    """The intent and character spans, the shape the JSONL span reader reads back (to correct and retrain)."""
+    spans = [{"start": span.start, "end": span.end, "label": span.slot, "score": span.score}
+             for span in prediction.spans]
+    return {"intent": prediction.intent, "intent_score": prediction.intent_score, "spans": spans}
+
+
 TAGGER = TaskKind(
-    kind="tagger", unit="sentences", reads_chars=True, headline=lambda config, train: "",
-    prepare=tagger_prepare, new_model=new_tagger, loss=tagger_loss, ensemble=TaggerEnsemble,  # type: ignore[arg-type]
-    report=tagger_report,  # type: ignore[arg-type]
+    kind="tagger", unit="sentences", reads_chars=True, data=TAGGING_DATA,
+    label_counts=tagger_label_counts,  # type: ignore[arg-type]
+    headline=lambda config, train: "", prepare=tagger_prepare,  # type: ignore[arg-type]
+    new_model=new_tagger, loss=tagger_loss, ensemble=TaggerEnsemble,  # type: ignore[arg-type]
+    metrics=tagger_metrics, report=tagger_report, output_row=tagger_row,  # type: ignore[arg-type]
 )
 
 
@@ -164,11 +193,18 @@ def classifier_report(train: Sequence[LabelledText], dev: Sequence[LabelledText]
                      "Training label counts: " + ", ".join(f"{label}: {counts[label]:,}" for label in classes) + ".")
 
 
+def classifier_row(prediction: ClassifierPrediction) -> dict[str, Any]:
+    """The class and every class's probability; `label` as the table readers' JSONL reads it back."""
+    return {"label": prediction.label, "score": prediction.score, "scores": prediction.scores}
+
+
 CLASSIFIER = TaskKind(
-    kind="classifier", unit="texts", reads_chars=False,
+    kind="classifier", unit="texts", reads_chars=False, data=TABLE_DATA,
+    label_counts=lambda examples: {"labels": Counter(e.label for e in examples)},  # type: ignore[union-attr]
     headline=lambda config, train: f", classes {classifier_classes(config, train)}",  # type: ignore[arg-type]
     prepare=classifier_prepare, new_model=new_classifier, loss=classifier_loss,  # type: ignore[arg-type]
-    ensemble=ClassifierEnsemble, report=classifier_report,  # type: ignore[arg-type]
+    ensemble=ClassifierEnsemble, metrics=classifier_metrics, report=classifier_report,  # type: ignore[arg-type]
+    output_row=classifier_row,  # type: ignore[arg-type]
 )
 
 TASKS: dict[Task, TaskKind] = {"tagger": TAGGER, "classifier": CLASSIFIER}

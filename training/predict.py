@@ -11,15 +11,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 from tqdm import tqdm
 
 from model.manifest import BundleManifest
-from model.runtime import ClassifierPrediction, Prediction
-from training.data import Examples, read_lines
-from training.evaluate import metrics_of, read_examples
+from model.runtime import Prediction
+from training.evaluate import read_examples
+from training.examples import Examples, read_lines
 from training.inference import BATCH_SIZE, open_bundle, predict_batches
+from training.kinds import TASKS
 
 
 def read_inputs(
@@ -34,22 +34,13 @@ def read_inputs(
     return [example.text for example in gold], [example.line or 0 for example in gold], gold
 
 
-def output_row(line: int, text: str, prediction: Prediction) -> dict[str, Any]:
-    if isinstance(prediction, ClassifierPrediction):
-        return {"line": line, "text": text, "label": prediction.label, "score": prediction.score,
-                "scores": prediction.scores}
-    spans = [{"start": span.start, "end": span.end, "label": span.slot, "score": span.score}
-             for span in prediction.spans]
-    return {"line": line, "text": text, "intent": prediction.intent, "intent_score": prediction.intent_score,
-            "spans": spans}
-
-
 def predict_file(
     bundle: Path, path: Path, out: Path, fmt: str = "auto", text_column: str | None = None,
     label_column: str | None = None, batch_size: int = BATCH_SIZE,
 ) -> dict[str, float] | None:
     """Write one JSON line per input text to `out`; return the metrics when the input has gold labels."""
     manifest, runner = open_bundle(bundle)
+    task = TASKS[manifest.kind]
     texts, lines, gold = read_inputs(manifest, Path(path), fmt, text_column, label_column)
     predictions: list[Prediction] = []
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -57,7 +48,8 @@ def predict_file(
         for batch in predict_batches(runner, texts, batch_size):
             start = len(predictions)
             for line, text, prediction in zip(lines[start:], texts[start:], batch):
-                handle.write(json.dumps(output_row(line, text, prediction), ensure_ascii=False) + "\n")
+                row = {"line": line, "text": text, **task.output_row(prediction)}
+                handle.write(json.dumps(row, ensure_ascii=False) + "\n")
             predictions.extend(batch)
             progress.update(len(batch))
-    return None if gold is None else {"examples": len(gold), **metrics_of(manifest.kind, gold, predictions)}
+    return None if gold is None else {"examples": len(gold), **task.metrics(gold, predictions)}

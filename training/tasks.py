@@ -21,13 +21,11 @@ from model.manifest import PAD_ID, UNK_ID, Labels
 from model.runtime import Prediction
 from model.text import EncodedText, encode_texts, pad_batch
 from training.config import TrainConfig
-from training.data import DataError, Examples
-from training.evaluate import metrics_of
+from training.examples import DataError, Examples
 from training.export import export_bundle
 from training.inference import eager_runner, predict_all
 from training.kinds import TASKS, Targets, TaskKind
-from training.loop import (Batch, BatchFactory, FitResult, fit, pick_device, seed_everything,
-                           shuffled_buckets)
+from training.loop import Batch, BatchFactory, FitResult, fit, pick_device, seed_everything, shuffled_buckets
 from training.models import parameter_count
 from training.report import ReportInputs, build_report
 from training.summary import read_data, unseen_in_train
@@ -56,13 +54,13 @@ class Setup:
     labels: Labels
     batches: BatchFactory
     new_model: Callable[[], nn.Module]
-    max_word_chars: int | None  # the tagger's bytes per word; None for a classifier
+    max_word_chars: int | None  # bytes per word the model reads (`TaskKind.word_chars`)
 
     def runner_metrics(self, model: nn.Module, device: torch.device) -> tuple[dict[str, float], list[Prediction]]:
         """(dev metrics, dev predictions) of `model`, answered through the runner the bundle will use."""
         runner = eager_runner(self.tokenizer, model, self.labels, self.max_word_chars, device)
         predictions = predict_all(runner, [e.text for e in self.dev])
-        return metrics_of(self.task.kind, self.dev, predictions), predictions
+        return self.task.metrics(self.dev, predictions), predictions
 
 
 @dataclass(frozen=True)
@@ -106,7 +104,7 @@ def set_up(config: TrainConfig, log: Callable[[str], object]) -> Setup:
     tokenizer, picked = fitted_tokenizer(texts, config, log)
     encoded = encode_texts(tokenizer, texts)
     prepared = task.prepare(config, train, encoded)
-    max_word_chars = config.max_word_chars if task.reads_chars else None
+    max_word_chars = task.word_chars(config.max_word_chars)
 
     def new_model() -> nn.Module:
         return with_vectors(task.new_model(tokenizer.get_vocab_size(), prepared.labels, config.model), tokenizer,

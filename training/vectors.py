@@ -30,7 +30,7 @@ from tokenizers import Tokenizer
 from torch import nn
 
 from model.manifest import PAD_ID, PAD_TOKEN, UNK_TOKEN, VectorsInfo, sha256_file
-from training.data import DataError
+from training.examples import DataError
 
 SPECIAL_TOKENS = (PAD_TOKEN, UNK_TOKEN)
 Row = Callable[[], np.ndarray]  # parsed only when the word is kept: most rows of a large file are not

@@ -4,7 +4,7 @@ asserts (`.ci/run`, the swarm stage), so it lives with the stack it checks rathe
     python deploy/swarm/rollout.py [--clients 32] [--steady-s 15] [--keep] [--data DIR]
 
 Run it with the project's environment (the `.venv` scripts/test.sh makes): it reads the dev sets with
-`training.data`. Data: `--data`, default `$SEQSERVE_DATA`, else `../shared/data` beside the checkout.
+`training.tagging_data` and `training.table_data`. Data: `--data`, default `$SEQSERVE_DATA`, else `../shared/data` beside the checkout.
 
 Deploys stack.yml (beside this file) on a one-node swarm (up.sh), then drives a closed loop of
 `--clients` connections sending POST /classify to the load balancer's published port on 127.0.0.1, and
@@ -42,7 +42,8 @@ from pathlib import Path
 
 import httpx
 
-from training.data import read_labelled_table, read_tagging
+from training.table_data import read_labelled_table
+from training.tagging_data import read_tagging
 
 HERE = Path(__file__).resolve().parent
 DATA = Path(os.environ.get("SEQSERVE_DATA", HERE.parents[1].parent / "shared" / "data"))

@@ -108,9 +108,9 @@ def test_cuda_answers_like_the_cpu(bundle: str) -> None:
 def test_half_precision_tags_like_full_precision_on_the_dev_set(bundle: str) -> None:
     """fp16 weights: the same labels for ≥ 99.9 % of dev texts and slot F1 within 0.1 of fp32."""
     from model.runtime import prediction_labels
-    from training.data import read_tagging
-    from training.evaluate import metrics_of
     from training.inference import predict_all
+    from training.kinds import TAGGER
+    from training.tagging_data import read_tagging
 
     sentences = read_tagging(DATA_DIR / bundle / "dev", "auto")
     full, half = served_on_cuda(bundle), served_on_cuda(bundle, half=True)
@@ -118,15 +118,15 @@ def test_half_precision_tags_like_full_precision_on_the_dev_set(bundle: str) -> 
     on_full, on_half = predict_all(full, texts), predict_all(half, texts)
     same = sum(prediction_labels(a)[0] == prediction_labels(b)[0] for a, b in zip(on_full, on_half, strict=True))
     assert same / len(texts) >= 0.999, f"{len(texts) - same} of {len(texts)} texts changed labels in fp16"
-    f1_full = metrics_of("tagger", sentences, on_full)["slot_f1"]
-    f1_half = metrics_of("tagger", sentences, on_half)["slot_f1"]
+    f1_full = TAGGER.metrics(sentences, on_full)["slot_f1"]
+    f1_half = TAGGER.metrics(sentences, on_half)["slot_f1"]
     assert abs(f1_full - f1_half) <= 0.1
 
 
 def test_half_precision_sentiment_like_full_precision_on_the_dev_set() -> None:
-    from training.data import read_labelled_table
-    from training.evaluate import predicted_classes
     from training.inference import predict_all
+    from training.metrics import predicted_classes
+    from training.table_data import read_labelled_table
 
     examples = read_labelled_table(DATA_DIR / "sst2" / "dev.tsv", None, None)
     texts = [example.text for example in examples]

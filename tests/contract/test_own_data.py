@@ -19,7 +19,7 @@ from model.manifest import UNK_ID
 from model.text import bio_spans, encode_texts, load_tokenizer
 from tests.support import DATA_DIR, inprocess_client
 from training.cli import main
-from training.data import read_tagging
+from training.tagging_data import read_tagging
 
 pytestmark = pytest.mark.anyio
 

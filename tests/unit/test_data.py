@@ -10,20 +10,10 @@ import pytest
 
 from model.text import bio_spans, encode_texts
 from tests.unit.conftest import write_seq_folder
-from training.data import (
-    NO_INTENT,
-    DataError,
-    LabelledText,
-    TaggedSentence,
-    parse_label_names,
-    read_conll,
-    read_jsonl_spans,
-    read_labelled,
-    read_labelled_table,
-    read_seq_folder,
-    read_tagging,
-)
+from training.examples import DataError, LabelledText, TaggedSentence
 from training.summary import unseen_in_train
+from training.table_data import parse_label_names, read_labelled, read_labelled_table
+from training.tagging_data import NO_INTENT, read_conll, read_jsonl_spans, read_seq_folder, read_tagging
 from training.tokenizer import build_tokenizer
 
 

@@ -9,7 +9,8 @@ import pytest
 
 from tests.unit.conftest import REPO
 from training.cli import main
-from training.data import read_labelled_table, read_tagging
+from training.table_data import read_labelled_table
+from training.tagging_data import read_tagging
 
 FLIGHT = "I want to fly from Taipei to Boston next Monday"  # the README's example, answered by model/atis
 

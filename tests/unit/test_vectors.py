@@ -15,7 +15,7 @@ import torch
 from model.manifest import PAD_ID, UNK_ID, sha256_file
 from model.text import encode_texts, load_tokenizer
 from training.cli import main
-from training.data import DataError
+from training.examples import DataError
 from training.models import BiLSTMClassifier
 from training.tokenizer import build_tokenizer, with_words
 from training.vectors import open_vectors, pick_vectors, start_embedding
