@@ -202,7 +202,6 @@ class CalibrationInfo(Answer):
 
 class AbstentionInfo(Answer):
     min_score: float | None = Field(description="abstain below this calibrated top score")
-    max_unknown_share: float | None = Field(description="abstain above this share of unknown words")
     labels: list[str] = Field(description="predicted labels that mean out of scope")
     chosen_on: str = Field(description="how the rule was chosen; `SEQSERVE_ABSTAIN` when set by the operator")
     dev: dict[str, float] = Field(description="the dev figures that justify the rule")

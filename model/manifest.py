@@ -89,28 +89,18 @@ class Calibration(BaseModel):
 
 
 class AbstentionRule(BaseModel):
-    """When the bundle says "out of scope": a text meeting any condition is answered as abstained.
-
-    The conditions read the calibrated top probability (the class, or a tagger's intent), the share of the
-    text's tokens its vocabulary does not know, and labels that mean "out of scope" (CLINC150's `oos`).
-    """
+    """When the bundle says "out of scope": its calibrated top probability (the class, or a tagger's
+    intent) is below `min_score`, or the label it predicts means "out of scope" (CLINC150's `oos`)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     min_score: float | None = Field(None, ge=0, le=1, description="abstain below this calibrated top probability")
-    max_unknown_share: float | None = Field(
-        None, ge=0, le=1, description="abstain when more than this share of the tokens are unknown words"
-    )
     labels: list[str] = Field(default_factory=list, description="predicted labels that mean out of scope")
     chosen_on: str = Field("", description="how the thresholds were chosen")
     dev: dict[str, float] = Field(default_factory=dict, description="the dev figures that justify the rule")
 
-    def abstains(self, label: str, score: float, unknown_share: float) -> bool:
-        return (
-            label in self.labels
-            or (self.min_score is not None and score < self.min_score)
-            or (self.max_unknown_share is not None and unknown_share > self.max_unknown_share)
-        )
+    def abstains(self, label: str, score: float) -> bool:
+        return label in self.labels or (self.min_score is not None and score < self.min_score)
 
 
 class BundleManifest(BaseModel):

@@ -17,7 +17,7 @@ from tokenizers import Tokenizer
 from model.manifest import (AbstentionRule, BundleError, BundleManifest, Labels, read_manifest,
                             verify_files)
 from model.text import (EncodedText, ModelInputs, SlotSpan, encode_texts, load_tokenizer, occlude, pad_batch,
-                        slot_spans, unknown_share)
+                        slot_spans)
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,20 +150,19 @@ class BundleRunner:
     def _predictions(self, outputs: tuple[torch.Tensor, ...], encoded: Sequence[EncodedText]) -> list[Prediction]:
         if self.is_tagger:
             return self._tagger_predictions(outputs, encoded)
-        return self._classifier_predictions(outputs[0], encoded)
+        return self._classifier_predictions(outputs[0])
 
-    def _abstains(self, label: str, score: float, encoded: EncodedText) -> bool:
-        return self.abstention is not None and self.abstention.abstains(label, score, unknown_share(encoded))
+    def _abstains(self, label: str, score: float) -> bool:
+        return self.abstention is not None and self.abstention.abstains(label, score)
 
-    def _classifier_predictions(self, probs: torch.Tensor, encoded: Sequence[EncodedText]) -> list[Prediction]:
+    def _classifier_predictions(self, probs: torch.Tensor) -> list[Prediction]:
         probs = probs.cpu()
         classes = self.labels.classes or []
         best_score, best_index = probs.max(dim=1)
         rows = probs.tolist()
         return [
-            ClassifierPrediction(classes[index], score, dict(zip(classes, row)),
-                                 self._abstains(classes[index], score, text))
-            for index, score, row, text in zip(best_index.tolist(), best_score.tolist(), rows, encoded)
+            ClassifierPrediction(classes[index], score, dict(zip(classes, row)), self._abstains(classes[index], score))
+            for index, score, row in zip(best_index.tolist(), best_score.tolist(), rows)
         ]
 
     def _tagger_predictions(self, outputs: tuple[torch.Tensor, ...], encoded: Sequence[EncodedText]) -> list[Prediction]:
@@ -178,7 +177,7 @@ class BundleRunner:
             count = len(offsets)
             row_tags, row_scores = [tag_names[tag] for tag in tag_rows[row][:count]], score_rows[row][:count]
             spans = slot_spans(offsets, row_tags, row_scores)
-            abstained = self._abstains(intents[intent], score, encoded[row])
+            abstained = self._abstains(intents[intent], score)
             predictions.append(
                 TaggerPrediction(intents[intent], score, row_tags, row_scores, offsets, spans, abstained)
             )

@@ -61,11 +61,6 @@ def encode_texts(tokenizer: Tokenizer, texts: Sequence[str]) -> list[EncodedText
     return [EncodedText(enc.ids, enc.offsets) for enc in encodings]
 
 
-def unknown_share(encoded: EncodedText) -> float:
-    """Share of a text's tokens its vocabulary does not know (0 for a text with no tokens)."""
-    return encoded.ids.count(UNK_ID) / len(encoded.ids) if encoded.ids else 0.0
-
-
 def word_bytes(text: str, offsets: Sequence[tuple[int, int]], width: int) -> bytes:
     """Lower-cased UTF-8 bytes of each token, cut or zero-padded to `width`: the tagger's character input.
 

@@ -33,8 +33,10 @@ class Reliability:
 
 
 def nll(probs: Tensor, gold: Tensor) -> float:
-    """Mean negative log-likelihood of the gold labels (rows whose gold label the model has)."""
-    return float(-torch.log(probs.gather(1, gold[:, None]).clamp_min(1e-12)).mean())
+    """Mean negative log-likelihood of the gold labels, over the rows whose gold label the model has
+    (gold -1: a dev label unseen in training, whose probability is 0 by construction)."""
+    known = gold >= 0
+    return float(-torch.log(probs[known].gather(1, gold[known][:, None]).clamp_min(1e-12)).mean())
 
 
 def fit_temperature(probs: Tensor, gold: Tensor) -> float:
@@ -85,11 +87,10 @@ def calibration_figures(probs: Tensor, gold: Tensor) -> dict[str, float]:
     """
     confidence, predicted = probs.max(dim=1)
     correct = (predicted == gold).tolist()
-    known = gold >= 0
-    kept, kept_gold = probs[known], gold[known]
+    kept, kept_gold = probs[gold >= 0], gold[gold >= 0]
     one_hot = torch.nn.functional.one_hot(kept_gold, probs.shape[1]).to(probs.dtype)
     return {
         "ece": round(expected_calibration_error(confidence.tolist(), correct), 3),
-        "nll": round(nll(kept, kept_gold), 4),
+        "nll": round(nll(probs, gold), 4),
         "brier": round(float(((kept - one_hot) ** 2).sum(dim=1).mean()), 4),
     }

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from model.manifest import BundleError
 from training.config import TASK_ALIASES, TASK_DEFAULTS, Task, TrainConfig, default_config
-from training.download import RAW_GITHUB
+from training.download import DATASETS, RAW_GITHUB
 from training.examples import DataError
 from training.kinds import TASKS
 from training.recipes import RECIPES, recipe_config
@@ -91,7 +91,35 @@ def add_training_options(parser: argparse.ArgumentParser, task: Task) -> None:
                        help="keep the word embeddings as they start (words without a vector stay random)")
     if TASKS[task].reads_chars:
         model.add_argument("--char-filters", type=int, help=f"default {defaults.model.char_filters}")
+    add_scope_options(parser, defaults)
     parser.add_argument("--device", default=None, help="auto (CUDA with mixed precision when present), cpu, cuda")
+
+
+def comma_list(spec: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in spec.split(",") if part.strip())
+
+
+def add_scope_options(parser: argparse.ArgumentParser, defaults: TrainConfig) -> None:
+    """Calibration is always fitted on dev; these options shape when the bundle abstains (training.scope)."""
+    scope = parser.add_argument_group("knowing when not to answer")
+    scope.add_argument("--outliers", type=str, nargs="+", metavar="PATH",
+                       help="data of texts outside the task's scope (a folder, .txt one text a line, CSV/TSV/"
+                            "JSONL), trained toward 'no idea' (outlier exposure)")
+    scope.add_argument("--within-scope", type=comma_list, metavar="LABEL,...",
+                       help="labels (class or intent) in the --outliers and --out-of-scope data whose texts are "
+                            "within the task's scope after all: left out of both")
+    scope.add_argument("--outlier-share", type=float,
+                       help=f"outliers drawn each epoch per training example (default {defaults.outlier_share})")
+    scope.add_argument("--outlier-weight", type=float,
+                       help=f"weight of the outliers' loss (default {defaults.outlier_weight})")
+    scope.add_argument("--out-of-scope", type=str, nargs="+", metavar="PATH",
+                       help="data of out-of-scope texts to measure the rule on (never chosen on)")
+    scope.add_argument("--out-of-scope-labels", type=comma_list, metavar="LABEL,...",
+                       help="labels of the task that mean out of scope (CLINC150: oos): predicting one abstains")
+    scope.add_argument("--answer-rate", type=float,
+                       help=f"share of in-scope dev texts the rule must answer (default {defaults.answer_rate})")
+    scope.add_argument("--no-abstain", dest="abstain", action="store_false", default=None,
+                       help="calibrate only: the bundle answers every text")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -121,6 +149,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--format", dest="data_format", choices=["auto", *DATA_FORMATS], default="auto")
     evaluate.add_argument("--text-column")
     evaluate.add_argument("--label-column")
+    evaluate.add_argument("--out-of-scope", nargs="+", default=(), metavar="PATH",
+                          help="data of out-of-scope texts: the share the bundle's rule abstains on")
     predict = commands.add_parser("predict", help="label a file with a bundle, as the service would (JSON Lines "
                                                   "out); with gold labels in the input, print the metrics too")
     predict.add_argument("bundle", type=Path, help="bundle folder (manifest.json, model.pt, tokenizer.json)")
@@ -133,7 +163,7 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--label-column")
     predict.add_argument("--batch-size", type=int, default=256, help="texts per forward pass (default 256)")
     download = commands.add_parser("download", help="fetch a public dataset (train/dev/test) from GitHub")
-    download.add_argument("dataset", choices=["atis", "snips", "sst2"])
+    download.add_argument("dataset", choices=list(DATASETS))
     download.add_argument("--out", required=True, type=Path, help="folder to write the dataset into")
     download.add_argument("--base-url", default=RAW_GITHUB,
                           help=f"raw-file host or a mirror of it, http(s) or file:// (default {RAW_GITHUB})")
@@ -162,7 +192,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             if not args.bundle.is_dir():
                 raise DataError(args.bundle, None, "bundle folder not found")
-            metrics = evaluate_bundle(args.bundle, args.data, args.data_format, args.text_column, args.label_column)
+            metrics = evaluate_bundle(args.bundle, args.data, args.data_format, args.text_column, args.label_column,
+                                      args.out_of_scope)
             print(json.dumps(metrics, indent=2))
         elif args.command == "predict":
             from training.predict import predict_file
@@ -186,7 +217,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 from training.vectors import open_vectors
 
                 args.embed_dim = open_vectors(args.vectors).dim
-            overrides = {k: v for k, v in vars(args).items() if k not in ("command", "train", "dev", "out", "dry_run")}
+            overrides = {k: tuple(v) if isinstance(v, list) else v for k, v in vars(args).items()
+                         if k not in ("command", "train", "dev", "out", "dry_run")}
             train(default_config(task, str(args.train), str(args.dev), str(args.out), **overrides), args.dry_run)
     except (DataError, BundleError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -56,6 +56,17 @@ class TrainConfig:
     threads: int = 2
     device: str = "auto"  # auto: CUDA (with mixed precision) when present, else CPU
     amp: bool = True
+    # Knowing when not to answer (training.scope): texts from outside the task's scope are shown in
+    # training ("outlier exposure", Hendrycks et al. 2019), then dev data chooses the abstention rule.
+    outliers: tuple[str, ...] = ()  # data files (any format a reader takes) of texts outside the task's scope
+    within_scope: tuple[str, ...] = ()  # labels in `outliers` and `out_of_scope` data whose texts are within
+    # the task's scope after all (a flight booking among a flight tagger's outliers): left out of both
+    outlier_share: float = 0.5  # outlier texts drawn afresh each epoch, per training example
+    outlier_weight: float = 0.5  # weight of their loss (cross-entropy to the uniform distribution)
+    abstain: bool = True  # choose an abstention rule on dev (False: calibrate only)
+    answer_rate: float = 0.985  # share of in-scope dev texts the abstention rule must still answer
+    out_of_scope_labels: tuple[str, ...] = ()  # labels of the task that mean "out of scope" (CLINC150: oos)
+    out_of_scope: tuple[str, ...] = ()  # data of texts outside the task's scope: the rule is measured on them
 
     def for_manifest(self) -> dict[str, Any]:
         """The config as JSON-ready values, with data paths cut to their last two parts so a manifest
@@ -63,6 +74,8 @@ class TrainConfig:
         values = asdict(self)
         for key in ("train", "dev", "out"):
             values[key] = "/".join(PurePath(values[key]).parts[-2:])
+        for key in ("outliers", "out_of_scope"):
+            values[key] = ["/".join(PurePath(path).parts[-2:]) for path in values[key]]
         if self.vectors:
             values["vectors"] = PurePath(self.vectors).name
         return values

@@ -20,6 +20,8 @@ from tokenizers import Tokenizer
 
 from model.manifest import (
     MODEL_FILE,
+    AbstentionRule,
+    Calibration,
     TOKENIZER_FILE,
     BundleExample,
     BundleManifest,
@@ -57,6 +59,8 @@ def export_bundle(
     extra_files: Mapping[str, bytes] | None = None,
     version: str | None = None,
     vectors: VectorsInfo | None = None,
+    calibration: Calibration | None = None,
+    abstention: AbstentionRule | None = None,
 ) -> BundleManifest:
     """Write `out_dir` as a complete bundle and return its manifest.
 
@@ -90,6 +94,8 @@ def export_bundle(
             metrics={split: dict(values) for split, values in metrics.items()},
             files={path.name: sha256_file(path) for path in sorted(staging.iterdir())},
             vectors=vectors,
+            calibration=calibration,
+            abstention=abstention,
         )
         manifest = write_checked_manifest(staging, draft, model, list(parity_texts) or ["example"])
         staging.chmod(0o755)  # mkdtemp makes it 0700: the service may run as another user
@@ -104,12 +110,14 @@ def export_bundle(
 def write_checked_manifest(
     staging: Path, draft: BundleManifest, model: torch.nn.Module, texts: Sequence[str]
 ) -> BundleManifest:
-    """Record the eager model's answer on the first text as the manifest's example, write the manifest,
+    """Record the eager model's answer (calibrated) on the first text as the manifest's example, write the manifest,
     and refuse the bundle unless the saved files, loaded as the service loads them, answer every text
     like the eager model (with the tokenizer as saved, so a tokenizer that does not round-trip fails too)."""
     tokenizer = load_tokenizer(staging / TOKENIZER_FILE, draft.max_seq_len)
     word_chars = TASKS[draft.kind].word_chars(draft.max_word_chars)
-    eager = eager_runner(tokenizer, model, draft.labels, word_chars, torch.device("cpu"))
+    temperature = draft.calibration.temperature if draft.calibration else 1.0
+    eager = eager_runner(tokenizer, model, draft.labels, word_chars, torch.device("cpu"), temperature,
+                         draft.abstention)
     expected = predict_all(eager, texts)
     labels, scores = prediction_labels(expected[0])
     manifest = draft.model_copy(update={"example": BundleExample(text=texts[0], labels=labels, scores=scores)})

@@ -14,18 +14,19 @@ from pathlib import Path
 import torch
 from tokenizers import Tokenizer
 
-from model.manifest import BundleManifest, Labels
+from model.manifest import AbstentionRule, BundleManifest, Labels
 from model.runtime import BundleRunner, Prediction, load_bundle
 
 BATCH_SIZE = 256  # texts per forward pass, so a whole dev set never becomes one padded batch
 
 
 def eager_runner(
-    tokenizer: Tokenizer, module: torch.nn.Module, labels: Labels, word_chars: int | None, device: torch.device
+    tokenizer: Tokenizer, module: torch.nn.Module, labels: Labels, word_chars: int | None, device: torch.device,
+    temperature: float = 1.0, abstention: AbstentionRule | None = None,
 ) -> BundleRunner:
     """A runner around a model that has no bundle yet (being trained, or about to be exported); `word_chars`
-    is what its kind reads per word (`TaskKind.word_chars`)."""
-    return BundleRunner(tokenizer, module, labels, word_chars, device)
+    is what its kind reads per word (`TaskKind.word_chars`); scores raw unless given a temperature."""
+    return BundleRunner(tokenizer, module, labels, word_chars, device, temperature, abstention)
 
 
 def open_bundle(bundle_dir: Path) -> tuple[BundleManifest, BundleRunner]:

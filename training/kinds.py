@@ -27,12 +27,14 @@ from training.examples import DataError, DataReader, Examples, LabelledText, Tag
 from training.loop import Batch
 from training.metrics import classifier_metrics, predicted_classes, slot_predictions, slot_report, tagger_metrics
 from training.models import BiLSTMClassifier, BiLSTMTagger, constrained_nll
+from training.outliers import toward_uniform
 from training.table_data import TABLE_DATA
 from training.tagging_data import TAGGING_DATA
 
-IGNORE = -100  # tag target after a sentence's end (the loss masks it by length)
+NO_TARGET = -100  # a tag after a sentence's end, and every target of an outlier (cross-entropy's ignore_index)
 
-Targets = Callable[[Sequence[int], Tensor], tuple[Tensor, ...]]  # (chosen examples, their padded ids) → targets
+# (chosen training examples, None for an outlier text; their padded ids) → the batch's targets
+Targets = Callable[[Sequence[int | None], Tensor], tuple[Tensor, ...]]
 
 
 @dataclass(frozen=True)
@@ -67,7 +69,7 @@ class TaskKind:
     headline: Callable[[TrainConfig, Examples], str]  # checks the training labels before any work; log text
     prepare: Callable[[TrainConfig, Examples, Sequence[EncodedText]], Prepared]
     new_model: Callable[[int, Labels, ModelConfig], nn.Module]  # (vocabulary size, labels, sizes) → model
-    loss: Callable[[nn.Module, Batch], Tensor]  # batch: (ids, [chars,] lengths, *targets)
+    loss: Callable[[nn.Module, Batch, float], Tensor]  # (model, (ids, [chars,] lengths, *targets), outlier weight)
     ensemble: Callable[[Sequence[nn.Module]], nn.Module]
     # (labelled examples, predictions in the same order) → figures: the one definition behind the dev
     # metrics during training, in the manifest, `evaluate` and `predict`
@@ -96,11 +98,12 @@ def tagger_prepare(config: TrainConfig, train: Sequence[TaggedSentence], encoded
     tag_targets = [[tag_ids[t] for t in tags] for tags in train_tags]
     intent_targets = [intent_ids[s.intent] for s in train]
 
-    def targets(chosen: Sequence[int], ids: Tensor) -> tuple[Tensor, ...]:
-        tags = torch.full(ids.shape, IGNORE, dtype=torch.long)
+    def targets(chosen: Sequence[int | None], ids: Tensor) -> tuple[Tensor, ...]:
+        tags = torch.full(ids.shape, NO_TARGET, dtype=torch.long)
         for row, i in enumerate(chosen):
-            tags[row, : len(tag_targets[i])] = torch.tensor(tag_targets[i])
-        return tags, torch.tensor([intent_targets[i] for i in chosen])
+            if i is not None:
+                tags[row, : len(tag_targets[i])] = torch.tensor(tag_targets[i])
+        return tags, torch.tensor([NO_TARGET if i is None else intent_targets[i] for i in chosen])
 
     return Prepared(Labels(intents=intents, slot_tags=slot_tags), targets,
                     f"{len(slot_tags)} tags, {len(intents)} intents, ")
@@ -112,12 +115,22 @@ def new_tagger(vocab_size: int, labels: Labels, m: ModelConfig) -> nn.Module:
                         num_layers=m.num_layers, dropout=m.dropout)
 
 
-def tagger_loss(model: nn.Module, batch: Batch) -> Tensor:
-    """Constrained-CRF loss of the tags (the sequence model `decode` decodes) plus intent cross-entropy."""
+def tagger_loss(model: nn.Module, batch: Batch, outlier_weight: float) -> Tensor:
+    """Constrained-CRF loss of the tags (the sequence model `decode` decodes) plus intent cross-entropy;
+    an outlier text adds only its intents' distance from uniform (its words have no slots to learn)."""
     ids, chars, lengths, tags, intent = batch
     tag_logits, intent_logits = model.scores(ids, chars, lengths)
-    slot_loss = constrained_nll(tag_logits, tags, lengths, model.inside, model.begin)
-    return slot_loss + F.cross_entropy(intent_logits.float(), intent)
+    inside = intent != NO_TARGET
+    if bool(inside.all()):
+        slot_loss = constrained_nll(tag_logits, tags, lengths, model.inside, model.begin)
+        return slot_loss + F.cross_entropy(intent_logits.float(), intent)
+    loss = outlier_weight * toward_uniform(intent_logits[~inside])
+    if not bool(inside.any()):
+        return loss
+    rows = inside.nonzero().squeeze(1)
+    slot_loss = constrained_nll(tag_logits[rows], tags[rows], lengths[rows.to(lengths.device)], model.inside,
+                                model.begin)
+    return loss + slot_loss + F.cross_entropy(intent_logits[rows].float(), intent[rows])
 
 
 def tagger_report(train: Examples, dev: Sequence[TaggedSentence], labels: Labels,
@@ -138,7 +151,8 @@ def tagger_row(prediction: TaggerPrediction) -> dict[str, Any]:
     """The intent and character spans, the shape the JSONL span reader reads back (to correct and retrain)."""
     spans = [{"start": span.start, "end": span.end, "label": span.slot, "score": span.score}
              for span in prediction.spans]
-    return {"intent": prediction.intent, "intent_score": prediction.intent_score, "spans": spans}
+    return {"intent": prediction.intent, "intent_score": prediction.intent_score, "spans": spans,
+            "abstained": prediction.abstained}
 
 
 TAGGER = TaskKind(
@@ -171,8 +185,11 @@ def classifier_prepare(config: TrainConfig, train: Sequence[LabelledText], encod
     classes = classifier_classes(config, train)
     class_ids = label_index(classes)
     class_targets = [class_ids[e.label] for e in train]
-    return Prepared(Labels(classes=classes), lambda chosen, ids: (torch.tensor([class_targets[i] for i in chosen]),),
-                    "")
+
+    def targets(chosen: Sequence[int | None], ids: Tensor) -> tuple[Tensor, ...]:
+        return (torch.tensor([NO_TARGET if i is None else class_targets[i] for i in chosen]),)
+
+    return Prepared(Labels(classes=classes), targets, "")
 
 
 def new_classifier(vocab_size: int, labels: Labels, m: ModelConfig) -> nn.Module:
@@ -180,9 +197,15 @@ def new_classifier(vocab_size: int, labels: Labels, m: ModelConfig) -> nn.Module
                             num_layers=m.num_layers, dropout=m.dropout)
 
 
-def classifier_loss(model: nn.Module, batch: Batch) -> Tensor:
+def classifier_loss(model: nn.Module, batch: Batch, outlier_weight: float) -> Tensor:
+    """Cross-entropy of the classes; an outlier text's classes are pulled toward uniform instead."""
     ids, lengths, target = batch
-    return F.cross_entropy(model.logits(ids, lengths).float(), target)
+    logits = model.logits(ids, lengths).float()
+    inside = target != NO_TARGET
+    if bool(inside.all()):
+        return F.cross_entropy(logits, target)
+    loss = outlier_weight * toward_uniform(logits[~inside])
+    return loss + F.cross_entropy(logits[inside], target[inside]) if bool(inside.any()) else loss
 
 
 def classifier_report(train: Sequence[LabelledText], dev: Sequence[LabelledText], labels: Labels,
@@ -195,7 +218,8 @@ def classifier_report(train: Sequence[LabelledText], dev: Sequence[LabelledText]
 
 def classifier_row(prediction: ClassifierPrediction) -> dict[str, Any]:
     """The class and every class's probability; `label` as the table readers' JSONL reads it back."""
-    return {"label": prediction.label, "score": prediction.score, "scores": prediction.scores}
+    return {"label": prediction.label, "score": prediction.score, "scores": prediction.scores,
+            "abstained": prediction.abstained}
 
 
 CLASSIFIER = TaskKind(

@@ -1,4 +1,5 @@
-"""The human-readable part of a bundle: report.md, learning curves and a confusion matrix (PNG).
+"""The human-readable part of a bundle: report.md, learning curves, a confusion matrix and a reliability
+diagram (PNG).
 
 Everything is returned as bytes so export can pin each file's sha256 in the manifest with the rest.
 """
@@ -9,16 +10,22 @@ import io
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import matplotlib
 
 matplotlib.use("Agg")  # no display on training machines
 import matplotlib.pyplot as plt  # noqa: E402
 
+if TYPE_CHECKING:
+    from training.calibration import Reliability
+    from training.scope import Scope
+
 LEARNING_CURVES = "learning_curves.png"
 CONFUSION_MATRIX = "confusion_matrix.png"
+RELIABILITY = "reliability.png"
 REPORT = "report.md"
+MATRIX_LABELS = 60  # beyond this a confusion matrix is too large to read (or to ship): left out
 
 
 @dataclass
@@ -36,15 +43,18 @@ class ReportInputs:
     known_labels: Sequence[str]  # the model's labels, in output order
     details: str = ""  # e.g. seqeval's per-slot table
     notes: list[str] = field(default_factory=list)
+    scope: Scope | None = None  # calibration and abstention, when they were fitted
 
 
 def build_report(inputs: ReportInputs) -> dict[str, bytes]:
-    """report.md plus the two PNGs it links to."""
-    return {
-        REPORT: markdown(inputs).encode("utf-8"),
-        LEARNING_CURVES: learning_curves(inputs.history),
-        CONFUSION_MATRIX: confusion_matrix_png(inputs.gold_labels, inputs.predicted_labels, inputs.known_labels),
-    }
+    """report.md plus the PNGs it links to."""
+    files = {REPORT: markdown(inputs).encode("utf-8"), LEARNING_CURVES: learning_curves(inputs.history)}
+    if len(inputs.known_labels) <= MATRIX_LABELS:
+        files[CONFUSION_MATRIX] = confusion_matrix_png(inputs.gold_labels, inputs.predicted_labels,
+                                                       inputs.known_labels)
+    if inputs.scope is not None:
+        files[RELIABILITY] = reliability_png(inputs.scope.before, inputs.scope.after)
+    return files
 
 
 def markdown(inputs: ReportInputs) -> str:
@@ -76,13 +86,56 @@ def markdown(inputs: ReportInputs) -> str:
         "",
         f"![learning curves]({LEARNING_CURVES})",
         "",
-        f"![confusion matrix]({CONFUSION_MATRIX})",
+        f"![confusion matrix]({CONFUSION_MATRIX})" if len(inputs.known_labels) <= MATRIX_LABELS
+        else f"(No confusion matrix: {len(inputs.known_labels)} labels.)",
         "",
+        *(scope_section(inputs.scope) if inputs.scope is not None else []),
     ]
     if inputs.details:
         lines += ["## Per label", "", "```", inputs.details.rstrip(), "```", ""]
     lines += ["## Training configuration", "", "```json", json.dumps(inputs.config, indent=2), "```", ""]
     return "\n".join(lines)
+
+
+def scope_section(scope: Scope) -> list[str]:
+    """Calibration before/after on dev, the reliability diagram, and the abstention rule with its figures."""
+    calibration, rule = scope.calibration, scope.abstention
+    lines = [
+        "## Calibration and abstention", "",
+        f"Scores are calibrated by temperature scaling (T = {calibration.temperature:g}, fitted by NLL on "
+        f"{calibration.fitted_on}); labels are unchanged. Dev figures (ECE in %, 15 equal-width bins):", "",
+        "| | ECE | NLL | Brier |", "| --- | --- | --- | --- |",
+        *(f"| {name} | {values['ece']:.2f} | {values['nll']:.4f} | {values['brier']:.4f} |"
+          for name, values in (("raw", calibration.before), ("calibrated", calibration.after))),
+        "", f"![reliability diagram]({RELIABILITY})", "",
+    ]
+    if rule is None:
+        return [*lines, "No abstention rule: the bundle answers every text.", ""]
+    oos = f"predicts {', '.join(rule.labels)} or " if rule.labels else ""
+    return [
+        *lines, f"Abstains when it {oos}its calibrated top score is below {rule.min_score:g} ({rule.chosen_on}). "
+        "Dev figures in % (abstained in-scope texts count wrong; `abstained_X`: share of the out-of-scope "
+        "texts X it abstains on):", "",
+        "| " + " | ".join(rule.dev) + " |", "|" + " --- |" * len(rule.dev),
+        "| " + " | ".join(f"{value:.2f}" for value in rule.dev.values()) + " |", "",
+    ]
+
+
+def reliability_png(before: Sequence[Reliability], after: Sequence[Reliability]) -> bytes:
+    """Accuracy against confidence per bin, raw and calibrated; the diagonal is perfect calibration."""
+    figure, axes = plt.subplots(1, 2, figsize=(8, 4), dpi=100, sharey=True)
+    for axis, bins, title in ((axes[0], before, "raw"), (axes[1], after, "calibrated")):
+        axis.bar([b.low for b in bins], [b.accuracy for b in bins], width=[b.high - b.low for b in bins],
+                 align="edge", edgecolor="black", color="#8db7e4", label="accuracy")
+        axis.plot([b.confidence for b in bins], [b.accuracy for b in bins], "o", color="#d9431e", markersize=3,
+                  label="mean confidence")
+        axis.plot([0, 1], [0, 1], "k--", linewidth=1)
+        axis.set_title(title)
+        axis.set_xlabel("confidence (top score)")
+    axes[0].set_ylabel("accuracy (dev)")
+    axes[0].legend(loc="upper left", fontsize=8)
+    figure.tight_layout()
+    return png(figure)
 
 
 def learning_curves(history: Sequence[Mapping[str, float]]) -> bytes:

@@ -1,4 +1,5 @@
-"""run(config): read data → tokenizer → members → dev metrics → report → export, for either task.
+"""run(config): read data → tokenizer → members → dev metrics → calibration and abstention → report →
+export, for either task.
 
 The steps are the same for a classifier and a tagger; what differs is one `training.kinds.TaskKind`.
 Dev metrics during training go through a `BundleRunner` around the eager model, i.e. the same
@@ -27,7 +28,9 @@ from training.inference import eager_runner, predict_all
 from training.kinds import TASKS, Targets, TaskKind
 from training.loop import Batch, BatchFactory, FitResult, fit, pick_device, seed_everything, shuffled_buckets
 from training.models import parameter_count
+from training.outliers import draw, read_all
 from training.report import ReportInputs, build_report
+from training.scope import Scope, fit_scope
 from training.summary import read_data, unseen_in_train
 from training.tokenizer import build_tokenizer, with_words
 from training.vectors import PickedVectors, open_vectors, pick_vectors, start_embedding
@@ -53,6 +56,7 @@ class Setup:
     picked: PickedVectors | None
     labels: Labels
     batches: BatchFactory
+    epoch_size: int  # examples per epoch: the training examples and the outliers drawn for it
     new_model: Callable[[], nn.Module]
     max_word_chars: int | None  # bytes per word the model reads (`TaskKind.word_chars`)
 
@@ -70,6 +74,7 @@ class Trained:
     setup: Setup
     model: nn.Module
     metrics: dict[str, float]
+    scope: Scope
     report: ReportInputs
     started: float  # perf_counter at the start of the run
 
@@ -84,14 +89,16 @@ def run(config: TrainConfig, log: Callable[[str], object] = print) -> RunResult:
     model = members[0].model if len(members) == 1 else setup.task.ensemble([member.model for member in members])
     metrics, predictions = setup.runner_metrics(model, torch.device("cpu"))
     part = setup.task.report(setup.train, setup.dev, setup.labels, predictions)
+    runner = eager_runner(setup.tokenizer, model, setup.labels, setup.max_word_chars, torch.device("cpu"))
+    scope = fit_scope(config, runner, setup.dev, part.known)
     history = members[0].result.history
     report = ReportInputs(
         name=Path(config.out).name, kind=setup.task.kind, metrics=metrics, history=history,
         config=config.for_manifest(), parameters=parameter_count(model), train_examples=len(setup.train),
         dev_examples=len(setup.dev), gold_labels=part.gold, predicted_labels=part.predicted, known_labels=part.known,
-        details=part.details, notes=[part.note, *member_notes(members)],
+        details=part.details, notes=[part.note, *member_notes(members)], scope=scope,
     )
-    return finish(Trained(setup, model, metrics, report, started), log)
+    return finish(Trained(setup, model, metrics, scope, report, started), log)
 
 
 def set_up(config: TrainConfig, log: Callable[[str], object]) -> Setup:
@@ -112,8 +119,14 @@ def set_up(config: TrainConfig, log: Callable[[str], object]) -> Setup:
 
     log(f"{task.kind}: {prepared.summary}vocabulary {tokenizer.get_vocab_size()}, "
         f"{parameter_count(new_model()):,} parameters per member, {config.members} member(s)")
-    batches = training_batches(config, texts, encoded, prepared.targets, max_word_chars)
-    return Setup(config, task, train, dev, tokenizer, picked, prepared.labels, batches, new_model, max_word_chars)
+    outliers = read_all(config.outliers, config.within_scope)
+    drawn = min(int(config.outlier_share * len(train)), len(outliers))
+    if outliers:
+        log(f"outliers: {len(outliers):,} texts from outside the task's scope, {drawn:,} drawn each epoch")
+    batches = training_batches(config, texts, encoded, prepared.targets, max_word_chars,
+                               Outliers(outliers, encode_texts(tokenizer, outliers), drawn))
+    return Setup(config, task, train, dev, tokenizer, picked, prepared.labels, batches, len(train) + drawn,
+                 new_model, max_word_chars)
 
 
 def read_checked_data(config: TrainConfig, log: Callable[[str], object]) -> tuple[list, list]:
@@ -164,20 +177,32 @@ def drop_words(ids: Tensor, probability: float, generator: torch.Generator) -> T
     return ids.masked_fill(drop, UNK_ID)
 
 
+@dataclass(frozen=True)
+class Outliers:
+    """Texts from outside the task's scope (training.outliers), `drawn` of them mixed into each epoch."""
+
+    texts: Sequence[str] = ()
+    encoded: Sequence[EncodedText] = ()
+    drawn: int = 0
+
+
 def training_batches(
     config: TrainConfig, texts: Sequence[str], encoded: Sequence[EncodedText], targets: Targets,
-    max_word_chars: int | None,
+    max_word_chars: int | None, outliers: Outliers = Outliers(),
 ) -> BatchFactory:
     """Batches of similar lengths in a new random order each epoch, as (ids after word dropout, [word bytes,]
-    lengths, *the task's targets)."""
-    lengths = [len(e.ids) for e in encoded]
+    lengths, *the task's targets); each epoch draws its outliers afresh and buckets them with the examples."""
+    count = len(texts)
 
     def batches(generator: torch.Generator) -> Iterator[Batch]:
-        for chosen in shuffled_buckets(lengths, config.batch_size, generator):
-            inputs = pad_batch([encoded[i] for i in chosen], [texts[i] for i in chosen], max_word_chars)
+        extra = draw(outliers.drawn, len(outliers.texts), generator) if outliers.drawn else []
+        pool_texts = [*texts, *(outliers.texts[i] for i in extra)]
+        pool = [*encoded, *(outliers.encoded[i] for i in extra)]
+        for chosen in shuffled_buckets([len(e.ids) for e in pool], config.batch_size, generator):
+            inputs = pad_batch([pool[i] for i in chosen], [pool_texts[i] for i in chosen], max_word_chars)
             chars = () if inputs.chars is None else (inputs.chars,)
             ids = drop_words(inputs.ids, config.word_dropout, generator)
-            yield ids, *chars, inputs.lengths, *targets(chosen, inputs.ids)
+            yield ids, *chars, inputs.lengths, *targets([i if i < count else None for i in chosen], inputs.ids)
 
     return batches
 
@@ -195,7 +220,10 @@ def train_members(setup: Setup, device: torch.device, log: Callable[[str], objec
     Each member's seed fixes its initial weights, batch order and word dropout; nothing about a member
     is chosen on dev, so several members only average out the seed's luck."""
     config = setup.config
-    steps = -(-len(setup.train) // config.batch_size)
+    steps = -(-setup.epoch_size // config.batch_size)
+
+    def loss(model: nn.Module, batch: Batch) -> Tensor:
+        return setup.task.loss(model, batch, config.outlier_weight)
 
     def dev_metrics(model: nn.Module) -> dict[str, float]:
         return setup.runner_metrics(model, device)[0]
@@ -207,7 +235,7 @@ def train_members(setup: Setup, device: torch.device, log: Callable[[str], objec
             log(f"member {index + 1}/{config.members} (seed {seed})")
         seed_everything(seed)  # initial weights
         model = setup.new_model()
-        result = fit(model, setup.batches, steps, setup.task.loss, dev_metrics, replace(config, seed=seed), device, log)
+        result = fit(model, setup.batches, steps, loss, dev_metrics, replace(config, seed=seed), device, log)
         members.append(Member(seed, model.cpu().eval(), result))
     return members
 
@@ -232,6 +260,7 @@ def finish(trained: Trained, log: Callable[[str], object]) -> RunResult:
         metrics={"dev": trained.metrics}, parity_texts=[e.text for e in setup.dev],
         extra_files=build_report(trained.report),
         vectors=setup.picked.info(config.freeze_vectors) if setup.picked else None,
+        calibration=trained.scope.calibration, abstention=trained.scope.abstention,
     )
     log(f"exported {config.out}: dev " + ", ".join(f"{k} {v:.2f}" for k, v in trained.metrics.items())
         + f" ({seconds:.0f}s)")

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
 from training.cli import main
-from training.download import JOINTBERT, SIF, download
+from training.download import JOINTBERT, OOS_EVAL, SIF, download
+from training.outliers import read_texts
 
 
 def mirror(root: Path, files: dict[str, bytes]) -> str:
@@ -43,3 +45,24 @@ def test_unreachable_source_is_one_line(tmp_path: Path, capsys: pytest.CaptureFi
     assert error.startswith(f"error: cannot fetch {(tmp_path / 'empty').as_uri()}/{JOINTBERT}/snips/train/seq.in: ")
     assert error.count("\n") == 1
     assert not (tmp_path / "data" / "snips" / "train" / "seq.in").exists()
+
+
+def test_clinc150_splits_become_csv_with_their_oos_queries_last(data_root: Path, tmp_path: Path) -> None:
+    """data_full.json, laid out as clinc/oos-eval publishes it, → the text,label CSVs the classifier reads."""
+    published = {
+        "train": [["how do i say hello in french", "translate"], ['what is "apr", please', "apr"]],
+        "oos_train": [["how old is the moon", "oos"]],
+        "val": [["say hi in german", "translate"]], "oos_val": [["who won the game", "oos"]],
+        "test": [["what's my apr", "apr"]], "oos_test": [["tell me about whales, please", "oos"]],
+    }
+    base = mirror(tmp_path / "host", {f"{OOS_EVAL}/data_full.json": json.dumps(published).encode()})
+    written = download("clinc150", tmp_path / "data", base_url=base)
+    assert sorted(path.name for path in written) == ["dev.csv", "test.csv", "train.csv"]
+    train = tmp_path / "data" / "clinc150" / "train.csv"
+    assert train.read_text(encoding="utf-8") == (
+        'text,label\nhow do i say hello in french,translate\n"what is ""apr"", please",apr\nhow old is the moon,oos\n')
+    examples = read_texts(train)  # the classifier's reader takes the files as written
+    assert examples == ["how do i say hello in french", 'what is "apr", please', "how old is the moon"]
+    assert read_texts(train, {"oos"}) == examples[:2]
+    # the copy the tests read has the same layout
+    assert (data_root / "clinc150" / "dev.csv").read_text(encoding="utf-8").startswith("text,label\n")

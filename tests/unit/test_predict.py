@@ -54,7 +54,8 @@ def test_gold_labels_in_the_input_print_the_metrics_of_evaluate(
     evaluated = json.loads(capsys.readouterr().out)
     out = tmp_path / "predicted.jsonl"
     assert main(["predict", str(bundle), str(data), "--out", str(out)]) == 0
-    assert json.loads(capsys.readouterr().out) == evaluated and evaluated["examples"] == 100
+    label_metrics = {key: value for key, value in evaluated.items() if key not in ("calibration", "abstention")}
+    assert json.loads(capsys.readouterr().out) == label_metrics and evaluated["examples"] == 100
     rows = read_rows(out)
     gold = read_labelled_table(data, label_names={"0": "negative", "1": "positive"})
     assert [row["line"] for row in rows] == list(range(2, 102))  # line 1 is the header
@@ -62,6 +63,7 @@ def test_gold_labels_in_the_input_print_the_metrics_of_evaluate(
     assert correct == evaluated["accuracy"]  # 100 examples: the percentage is the count
     assert all(set(row["scores"]) == {"negative", "positive"} and row["score"] == max(row["scores"].values())
                for row in rows)
+    assert {row["abstained"] for row in rows} == {False}  # sentiment has no abstention rule
 
 
 def test_predict_missing_bundle_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -24,6 +24,11 @@ def read_json_output(capsys: pytest.CaptureFixture[str]) -> dict:
     return json.loads(capsys.readouterr().out)
 
 
+def label_metrics(evaluated: dict) -> dict:
+    """evaluate's output without its calibration and abstention figures: what the manifest's metrics hold."""
+    return {key: value for key, value in evaluated.items() if key not in ("calibration", "abstention")}
+
+
 def test_slots_train_export_reload_evaluate(data_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     train = head_of_seq_folder(data_root / "atis" / "train", tmp_path / "train", 300)
     dev = data_root / "atis" / "dev"  # the whole dev split: it holds a tag and an intent unseen in training
@@ -34,11 +39,21 @@ def test_slots_train_export_reload_evaluate(data_root: Path, tmp_path: Path, cap
         capsys.readouterr().out)
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["kind"] == "tagger" and manifest["training"]["epochs_run"] == 1
-    assert sorted(manifest["files"]) == ["confusion_matrix.png", "learning_curves.png", "model.pt", "report.md",
-                                         "tokenizer.json"]
+    assert sorted(manifest["files"]) == ["confusion_matrix.png", "learning_curves.png", "model.pt", "reliability.png",
+                                         "report.md", "tokenizer.json"]
+    # every bundle is calibrated on dev and abstains by a rule that still answers 98.5 % of dev
+    assert manifest["calibration"]["fitted_on"] == "atis/dev" and manifest["calibration"]["temperature"] > 0
+    assert manifest["abstention"]["dev"]["in_scope_answered"] >= 98.5
     capsys.readouterr()
     assert main(["evaluate", str(out), str(dev)]) == 0
-    assert read_json_output(capsys) == {"examples": 500, **manifest["metrics"]["dev"]}
+    evaluated = read_json_output(capsys)
+    calibration, abstention = evaluated.pop("calibration"), evaluated.pop("abstention")
+    assert evaluated == {"examples": 500, **manifest["metrics"]["dev"]}
+    # the exported bundle, scored on the split it was calibrated on, gives the manifest's figures again
+    assert calibration["temperature"] == manifest["calibration"]["temperature"]
+    assert calibration["calibrated"] == pytest.approx(manifest["calibration"]["after"], abs=2e-3)
+    assert calibration["raw"] == pytest.approx(manifest["calibration"]["before"], abs=2e-3)
+    assert abstention == pytest.approx(manifest["abstention"]["dev"], abs=0.21)  # one text of 500 either way
     # only the last two parts of each data path are recorded: no absolute path of the training machine
     assert (manifest["training"]["train"], manifest["training"]["dev"]) == (f"{tmp_path.name}/train", "atis/dev")
 
@@ -55,7 +70,7 @@ def test_sentiment_train_export_reload_evaluate(data_root: Path, tmp_path: Path,
     assert manifest["labels"] == {"classes": ["0", "1"]}
     capsys.readouterr()
     assert main(["evaluate", str(out), str(dev)]) == 0
-    assert read_json_output(capsys) == {"examples": 872, **manifest["metrics"]["dev"]}
+    assert label_metrics(read_json_output(capsys)) == {"examples": 872, **manifest["metrics"]["dev"]}
 
 
 def test_label_names_become_the_classes_and_evaluate_maps_gold_labels(
@@ -75,14 +90,14 @@ def test_label_names_become_the_classes_and_evaluate_maps_gold_labels(
     capsys.readouterr()
     # dev.tsv holds 0/1: evaluate reads the mapping from the manifest, so the figure is the training one
     assert main(["evaluate", str(out), str(dev)]) == 0
-    assert read_json_output(capsys) == {"examples": 872, **manifest["metrics"]["dev"]}
+    assert label_metrics(read_json_output(capsys)) == {"examples": 872, **manifest["metrics"]["dev"]}
     # a copy already written with the class names scores the same
     named = tmp_path / "dev-named.tsv"
     dev_lines = dev.read_text(encoding="utf-8").split("\n")
     named.write_text("\n".join([dev_lines[0]] + [line[:-1] + ("positive" if line.endswith("1") else "negative")
                                                  for line in dev_lines[1:] if line]) + "\n", encoding="utf-8")
     assert main(["evaluate", str(out), str(named)]) == 0
-    assert read_json_output(capsys) == {"examples": 872, **manifest["metrics"]["dev"]}
+    assert label_metrics(read_json_output(capsys)) == {"examples": 872, **manifest["metrics"]["dev"]}
     # a label the mapping does not know is one line naming file and line
     odd = tmp_path / "odd.tsv"
     odd.write_text("sentence\tlabel\nfine\t1\nmeh\t2\n", encoding="utf-8")
