@@ -128,7 +128,7 @@ def reliability_png(before: Sequence[Reliability], after: Sequence[Reliability])
         axis.bar([b.low for b in bins], [b.accuracy for b in bins], width=[b.high - b.low for b in bins],
                  align="edge", edgecolor="black", color="#8db7e4", label="accuracy")
         axis.plot([b.confidence for b in bins], [b.accuracy for b in bins], "o", color="#d9431e", markersize=3,
-                  label="mean confidence")
+                  label="accuracy at the mean confidence")
         axis.plot([0, 1], [0, 1], "k--", linewidth=1)
         axis.set_title(title)
         axis.set_xlabel("confidence (top score)")

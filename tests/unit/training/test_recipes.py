@@ -24,7 +24,7 @@ COMMANDS = {
     "sentiment": ["sentiment", "--train", "D/sst2/train_phrases.tsv", "--dev", "D/sst2/dev.tsv", "--out",
                   "O/sentiment", "--label-names", "0=negative,1=positive", "--no-abstain"],
     "clinc150": ["classifier", "--train", "D/clinc150/train.csv", "--dev", "D/clinc150/dev.csv", "--out",
-                 "O/clinc150", "--vectors", "glove-6b-50d", "--vectors-extra", "20000", "--embed-dim", "128",
+                 "O/clinc150", "--vectors", "glove-6b-50d", "--embed-dim", "128",
                  "--hidden-size", "192", "--dropout", "0.3", "--epochs", "30", "--word-dropout", "0.2",
                  "--out-of-scope-labels", "oos", "--within-scope", "PlayMusic,GetWeather,BookRestaurant,AddToPlaylist",
                  "--out-of-scope", "D/snips/dev", "D/sst2/dev.tsv"],
