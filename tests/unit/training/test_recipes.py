@@ -15,7 +15,7 @@ OUTLIERS = ["--outliers", "D/clinc150/train.csv", "D/sst2/train.tsv"]
 # Each recipe as the command line that trains the same thing (the commands model/README.md compares).
 COMMANDS = {
     "atis": ["slots", "--train", "D/atis/train", "--dev", "D/atis/dev", "--out", "O/atis", *OUTLIERS,
-             "--within-scope", ",".join(ATIS_IN_CLINC),
+             "--within-scope", ",".join(ATIS_IN_CLINC), "--outlier-share", "0.25",
              "--out-of-scope", "D/snips/dev", "D/clinc150/dev.csv", "D/sst2/dev.tsv"],
     "snips": ["slots", "--train", "D/snips/train", "--dev", "D/snips/dev", "--out", "O/snips", "--epochs", "25",
               "--lr", "3e-3", "--vectors", "glove-6b-50d", "--embed-dim", "50", "--vectors-extra", "20000",
