@@ -1,4 +1,4 @@
-"""Find the bundles to serve, verify and load them onto the device, warm them up, attach a batcher.
+"""Load one bundle version: verify it, place it on the device, warm it up, attach a batcher.
 
 Verification (manifest, sha256 of every file, vocabulary and label sizes, the recorded example) lives in
 `model.runtime.load_bundle`, shared with training's `evaluate`; a failure is one line naming the bundle.
@@ -7,9 +7,7 @@ Verification (manifest, sha256 of every file, vocabulary and label sizes, the re
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -17,8 +15,9 @@ import torch
 from app.batching import BatchObserver, DynamicBatcher
 from app.config import Settings
 from app.metrics import Metrics
-from app.placement import keep_fp32_exact, prepare_for_cuda
+from app.placement import prepare_for_cuda
 from app.predictions import prediction_payload
+from app.repository import Candidate
 from model.manifest import AbstentionRule, BundleError
 from model.runtime import BundleRunner, LoadedBundle, Occlusion, load_bundle
 
@@ -29,10 +28,13 @@ WARMUP_TEXT = "show me flights from boston to denver on monday morning , please"
 
 @dataclass(eq=False)
 class ServedBundle:
+    """One loaded version of a bundle, with the batcher that runs it."""
+
     runner: LoadedBundle
     batcher: DynamicBatcher[str | Occlusion, Any]
     max_batch_size: int
     half: bool
+    folder: str = ""  # its version folder in the repository ("" when the bundle is its name's folder)
 
     @property
     def name(self) -> str:
@@ -42,12 +44,14 @@ class ServedBundle:
     def version(self) -> str:
         return self.runner.manifest.version
 
-    def info(self) -> dict[str, Any]:
+    def info(self, default: bool) -> dict[str, Any]:
         manifest = self.runner.manifest
         return {
             "name": manifest.name,
             "kind": manifest.kind,
             "version": manifest.version,
+            "default": default,
+            "created_at": manifest.created_at.isoformat(),
             "labels": manifest.labels.model_dump(exclude_none=True),
             "metrics": manifest.metrics,
             "parameters": manifest.parameters,
@@ -72,52 +76,44 @@ def abstention_rule(stored: AbstentionRule | None, overrides: dict[str, float | 
     return AbstentionRule(min_score=threshold, labels=labels, chosen_on="SEQSERVE_ABSTAIN")
 
 
-def bundle_dirs(model_dir: Path, names: Sequence[str]) -> list[Path]:
-    """Every sub-folder of `model_dir` is a bundle (hidden folders and caches aside), or only `names`."""
-    if not model_dir.is_dir():
-        raise BundleError(str(model_dir), "model directory does not exist")
-    found = {
-        path.name: path
-        for path in sorted(model_dir.iterdir())
-        if path.is_dir() and not path.name.startswith((".", "_"))
-    }
-    if names:
-        missing = [name for name in names if name not in found]
-        if missing:
-            raise BundleError(missing[0], f"not found in the model directory (found: {', '.join(found) or 'none'})")
-        return [found[name] for name in names]
-    if not found:
-        raise BundleError(str(model_dir), "no bundles in the model directory")
-    return list(found.values())
+def load_served_bundle(candidate: Candidate, settings: Settings, metrics: Metrics) -> ServedBundle:
+    """Load, verify, place and warm one version, with its batcher (not started yet).
 
-
-def load_served_bundles(settings: Settings, metrics: Metrics) -> dict[str, ServedBundle]:
-    """Load, verify and warm every bundle; raises BundleError on the first one that cannot be served."""
+    Runs off the event loop (start-up, or beside the versions already serving); every failure is one
+    BundleError line naming the bundle and, for a version folder, the folder.
+    """
     device = settings.torch_device()
     half = settings.half and device.type == "cuda"
-    if device.type == "cuda":
-        keep_fp32_exact()
     batch_size = settings.batch_size_for(device)
-    served: dict[str, ServedBundle] = {}
-    paths = bundle_dirs(settings.model_dir, settings.models)
-    for name in settings.abstain:
-        if name not in {path.name for path in paths}:
-            raise BundleError(name, "SEQSERVE_ABSTAIN names it, but no bundle of that name is loaded")
-    for path in paths:
-        runner = load_bundle(path)  # verified on the CPU, then placed
-        if runner.manifest.name != path.name:
-            raise BundleError(path.name, f"manifest names the bundle '{runner.manifest.name}', not its folder's name")
-        runner.abstention = abstention_rule(runner.manifest.abstention, settings.abstain, path.name)
-        if device.type == "cuda":
-            prepare_for_cuda(runner, device, half)
-        batcher = make_batcher(runner, settings, batch_size, metrics)
-        warm_up(runner, batch_size)
-        served[runner.manifest.name] = ServedBundle(runner, batcher, batch_size, half)
-        manifest = runner.manifest
-        metrics.model_loaded.labels(manifest.name, manifest.version, manifest.kind, str(device)).set(1)
-        metrics.model_gpu_bytes.labels(manifest.name).set(gpu_memory_bytes(runner))
-        log.info("loaded bundle %s %s (%s) on %s", manifest.name, manifest.version, manifest.kind, device)
-    return served
+    try:
+        runner = load_bundle(candidate.path)  # verified on the CPU, then placed
+    except BundleError as exc:
+        raise BundleError(where(candidate), exc.problem) from None
+    manifest = runner.manifest
+    if manifest.name != candidate.name:
+        raise BundleError(where(candidate), f"manifest names the bundle '{manifest.name}', not '{candidate.name}'")
+    runner.abstention = abstention_rule(manifest.abstention, settings.abstain, candidate.name)
+    if device.type == "cuda":
+        prepare_for_cuda(runner, device, half)
+    batcher = make_batcher(runner, settings, batch_size, metrics)
+    warm_up(runner, batch_size)
+    metrics.model_loaded.labels(manifest.name, manifest.version, manifest.kind, str(device)).set(1)
+    metrics.model_gpu_bytes.labels(manifest.name, manifest.version).set(gpu_memory_bytes(runner))
+    log.info("loaded bundle %s %s (%s) on %s", manifest.name, manifest.version, manifest.kind, device)
+    return ServedBundle(runner, batcher, batch_size, half, candidate.folder)
+
+
+def where(candidate: Candidate) -> str:
+    """How errors name a version: the bundle, and its folder when it has one."""
+    return candidate.name + (f" (folder {candidate.folder})" if candidate.folder else "")
+
+
+def forget(bundle: ServedBundle, metrics: Metrics) -> None:
+    """After its batcher drained: the version's gauges go to zero (its memory goes with the last reference)."""
+    manifest = bundle.runner.manifest
+    metrics.model_loaded.labels(manifest.name, manifest.version, manifest.kind, str(bundle.runner.device)).set(0)
+    metrics.model_gpu_bytes.labels(manifest.name, manifest.version).set(0)
+    log.info("unloaded bundle %s %s", manifest.name, manifest.version)
 
 
 def make_batcher(

@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 if TYPE_CHECKING:
@@ -22,7 +22,18 @@ GPU_BATCH_SIZE = 512  # a GPU forward costs about the same at any batch size: fi
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SEQSERVE_", extra="ignore", protected_namespaces=())
 
-    model_dir: Path = Field(Path("model"), description="folder holding one sub-folder per bundle")
+    model_dir: Path = Field(
+        Path("model"), description="the model repository: per bundle name a bundle, or one folder per version"
+    )
+    model_poll_s: float = Field(
+        0.0, ge=0, le=86400, description="look for new, changed and removed versions this often; 0: never"
+    )
+    model_control: bool = Field(
+        False, description="serve /repository: list versions, load and unload them (needs an admin or API key)"
+    )
+    admin_key: SecretStr | None = Field(
+        None, description="key of the /repository endpoints ('Bearer <key>'); default: the API key"
+    )
     models: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="comma-separated bundle names to load; empty = every bundle found"
     )
@@ -93,6 +104,17 @@ class Settings(BaseSettings):
                 raise ValueError(f"'{part}': the threshold must be in [0, 1]")
             overrides[name] = score
         return overrides
+
+    @model_validator(mode="after")
+    def _control_needs_a_key(self) -> Settings:
+        if self.model_control and self.admin_key is None and self.api_key is None:
+            raise ValueError("model_control needs SEQSERVE_ADMIN_KEY or SEQSERVE_API_KEY: loading and unloading "
+                             "models is never open to everyone")
+        return self
+
+    def control_key(self) -> SecretStr | None:
+        """The key the repository endpoints take: the admin key, else the API key."""
+        return self.admin_key or self.api_key
 
     def torch_device(self) -> torch.device:
         """`auto` picks CUDA when present; an explicit device that does not exist fails loudly at start."""

@@ -26,16 +26,27 @@ Work = list[tuple[ServedBundle, Sequence[Any]]]  # each bundle with the items it
 
 
 def select_bundles(state: ServiceState, names: Sequence[str] | None, field: str = "models") -> list[ServedBundle]:
-    """The bundles a request names (every loaded one when it names none); an unknown name is a 422."""
+    """The versions a request names: `NAME` (its default version) or `NAME@VERSION`; every name's default
+    when it names none. An unknown name or version is a 422 naming the entry."""
     if not state.ready:
         raise errors.not_ready("bundles are loading or the server is draining")
+    registry = state.registry
     if names is None:
-        return list(state.bundles.values())
-    for index, name in enumerate(names):
-        if name not in state.bundles:
-            available = ", ".join(state.bundles)
-            raise errors.invalid_field(f"{field}.{index}", f"unknown model '{name}'; available: {available}")
-    return [state.bundles[name] for name in dict.fromkeys(names)]
+        return registry.defaults()
+    chosen: dict[str, ServedBundle] = {}
+    for index, entry in enumerate(names):
+        name, _, version = entry.partition("@")
+        bundle = registry.find(name, version) if version else registry.default(name)
+        where = f"{field}.{index}"
+        if registry.default(name) is None:
+            raise errors.invalid_field(where, f"unknown model '{name}'; available: {', '.join(registry.names())}")
+        if bundle is None:
+            loaded = ", ".join(b.version for b in registry.serving(name))
+            raise errors.invalid_field(where, f"model '{name}' has no version '{version}'; loaded: {loaded}")
+        if chosen.get(name, bundle) is not bundle:
+            raise errors.invalid_field(where, f"ask for one version of model '{name}' per request")
+        chosen[name] = bundle
+    return list(chosen.values())
 
 
 async def answer(

@@ -15,13 +15,16 @@ import torch
 from fastapi import FastAPI
 from starlette.middleware.cors import CORSMiddleware
 
-from app.bundles import load_served_bundles
 from app.config import Settings
+from app.control import register_control
+from app.control_log import ControlLog
 from app.drain_notice import DrainNotice
 from app.errors import register_error_handlers
-from app.metrics import Metrics, server_metrics_dir
+from app.metrics import Metrics, server_metrics_dir, server_owner
 from app.middleware import OneLineStartupErrors, RequestMetrics, StartupRefused
 from app.openapi import install_openapi
+from app.placement import keep_fp32_exact
+from app.reloader import Reloader
 from app.pages import register_pages
 from app.routes import register_routes
 from app.schemas import classify_request_model
@@ -56,7 +59,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.service = state
     register_error_handlers(app)
     register_routes(app)
-    install_openapi(app, request_model, lambda: list(state.bundles) if state.ready else [])
+    if settings.model_control:
+        register_control(app)
+    install_openapi(app, request_model, lambda: state.registry.model_entries() if state.ready else [])
     register_pages(app)
 
     def observe(route: str, method: str, status: int, seconds: float) -> None:
@@ -83,24 +88,28 @@ async def start(state: ServiceState) -> None:
     server_dir = server_metrics_dir(settings.metrics_dir)
     state.metrics = Metrics(server_dir)
     state.drain_notice = DrainNotice(server_dir)
+    control = ControlLog(server_dir, server_owner()) if settings.model_control else None
+    state.reloader = Reloader(settings, state.registry, state.metrics, control)
     try:
-        state.bundles = await asyncio.to_thread(load_served_bundles, settings, state.metrics)
+        if settings.torch_device().type == "cuda":
+            keep_fp32_exact()
+        await state.reloader.start()
     except (BundleError, RuntimeError) as exc:
         raise StartupRefused(str(exc)) from None
-    for bundle in state.bundles.values():
-        bundle.batcher.start()
     # The long-lived objects (torch, FastAPI, bundles) made each full collection a pause of many
     # requests' length (p99 in bench/serve.py); frozen, the collector only walks what requests allocate.
     gc.collect()
     gc.freeze()
+    state.reloader.begin()
     state.ready = True
-    log.info("ready: %s", ", ".join(state.bundles))
+    log.info("ready: %s", ", ".join(f"{b.name} {b.version}" for b in state.registry.defaults()))
 
 
 async def drain(state: ServiceState) -> None:
     """Stop reporting ready, answer everything already queued, then stop the batchers."""
     state.ready = False
-    await asyncio.gather(*(bundle.batcher.close() for bundle in state.bundles.values()))
+    if state.reloader is not None:
+        await state.reloader.close()
     if state.metrics is not None:
         state.metrics.mark_process_dead()
     log.info("drained")

@@ -27,9 +27,13 @@ def server_metrics_dir(configured: Path | None) -> Path:
     """
     if configured is not None:
         return configured
+    return Path(tempfile.gettempdir()) / f"seqserve-metrics-{server_owner()}"
+
+
+def server_owner() -> int:
+    """The pid that stands for this server run: the workers' parent, or this process when it is alone."""
     parent = multiprocessing.parent_process()
-    owner = parent.pid if parent is not None else os.getpid()
-    return Path(tempfile.gettempdir()) / f"seqserve-metrics-{owner}"
+    return parent.pid if parent is not None else os.getpid()
 
 
 def prepare_metrics_dir(path: Path) -> None:
@@ -88,6 +92,18 @@ class Metrics:
         self.rejected = Counter(
             "seqserve_rejected_total", "Requests refused before inference", ["reason"], registry=reg
         )
+        self.model_loads = Counter(
+            "seqserve_model_loads_total", "Bundle versions loaded (result ok) or refused (result failed)",
+            ["model", "version", "result"], registry=reg,
+        )
+        self.model_load_seconds = Histogram(
+            "seqserve_model_load_duration_seconds", "Time to verify, place and warm one bundle version", ["model"],
+            buckets=(0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0), registry=reg,
+        )
+        self.model_versions = Gauge(
+            "seqserve_model_versions", "Versions of each bundle a worker serves (the most of any live worker)",
+            ["model"], multiprocess_mode="livemax", registry=reg,
+        )
         self.abstained = Counter(
             "seqserve_abstained_total", "Texts a bundle answered as out of its scope (before a request's opt-out)",
             ["model"], registry=reg,
@@ -97,8 +113,8 @@ class Metrics:
             multiprocess_mode="livesum", registry=reg,
         )
         self.model_gpu_bytes = Gauge(
-            "seqserve_model_gpu_memory_bytes", "GPU memory of each bundle's weights, summed over workers",
-            ["model"], multiprocess_mode="livesum", registry=reg,
+            "seqserve_model_gpu_memory_bytes", "GPU memory of each bundle version's weights, summed over workers",
+            ["model", "version"], multiprocess_mode="livesum", registry=reg,
         )
 
     def render(self) -> tuple[bytes, str]:

@@ -37,12 +37,14 @@ ERRORS = {
 def install_openapi(
     app: FastAPI, request_model: type[ClassifyRequestBase], bundle_names: Callable[[], list[str]]
 ) -> None:
-    """Replace `app.openapi` with one that documents `/classify`; cached once bundles are loaded."""
+    """Replace `app.openapi` with one that documents `/classify` for the versions loaded now: cached until
+    the repository changes what `bundle_names` lists (`NAME` and `NAME@VERSION` entries)."""
+    cached: list[Any] = [None, None]  # (names, spec)
 
     def openapi() -> dict[str, Any]:
-        if app.openapi_schema is not None:
-            return app.openapi_schema
         names = bundle_names()
+        if cached[0] == names:
+            return cached[1]  # type: ignore[no-any-return]
         spec = get_openapi(title=app.title, version=app.version, summary=app.summary, routes=app.routes)
         schemas = spec.setdefault("components", {}).setdefault("schemas", {})
         _, definitions = models_json_schema(
@@ -52,7 +54,7 @@ def install_openapi(
         schemas.update(definitions["$defs"])
         spec["paths"]["/classify"] = {"post": classify_operation(request_model, names)}
         if names:  # before the bundles load, the names are not known yet: document, but do not keep
-            app.openapi_schema = spec
+            cached[:] = [names, spec]
         return spec
 
     app.openapi = openapi  # type: ignore[method-assign]

@@ -9,7 +9,7 @@ import hmac
 import json
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, SecretStr, ValidationError
 from starlette.requests import Request
 
 from app import errors
@@ -18,9 +18,14 @@ from model.validation import first_error
 
 
 def check_auth(request: Request, settings: Settings) -> None:
-    if settings.api_key is None:
+    check_key(request, settings.api_key)
+
+
+def check_key(request: Request, key: SecretStr | None) -> None:
+    """401 unless the request carries `Authorization: Bearer <key>` (compared in constant time)."""
+    if key is None:
         return
-    expected = f"Bearer {settings.api_key.get_secret_value()}".encode()
+    expected = f"Bearer {key.get_secret_value()}".encode()
     given = request.headers.get("authorization", "").encode("utf-8", "surrogateescape")
     if not hmac.compare_digest(given, expected):
         raise errors.unauthorized()

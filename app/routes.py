@@ -59,7 +59,9 @@ async def classify(request: Request) -> Response:
 async def models(request: Request) -> Response:
     state = service(request)
     check_auth(request, state.settings)
-    return json_response({"models": [bundle.info() for bundle in state.bundles.values()]})
+    registry = state.registry
+    return json_response({"models": [bundle.info(registry.default(bundle.name) is bundle)
+                                     for bundle in registry.serving()]})
 
 
 async def healthz() -> Response:

@@ -43,7 +43,7 @@ def classify_request_model(settings: Settings) -> type[ClassifyRequestBase]:
     A text must hold a non-whitespace character (Unicode White_Space, as the tokenizer splits on).
     """
     text = Annotated[str, Field(min_length=1, max_length=settings.max_text_chars, pattern=NOT_ONLY_WHITESPACE)]
-    name = Annotated[str, Field(min_length=1, max_length=64)]
+    name = Annotated[str, Field(min_length=1, max_length=200)]
     return create_model(  # type: ignore[call-overload,no-any-return]
         "ClassifyRequest",
         __base__=ClassifyRequestBase,
@@ -52,7 +52,12 @@ def classify_request_model(settings: Settings) -> type[ClassifyRequestBase]:
             list[text],
             Field(None, min_length=1, max_length=settings.max_texts, description="several texts, answered in order"),
         ),
-        models=(list[name], Field(None, min_length=1, max_length=16, description="bundle names; default: all loaded")),
+        models=(
+            list[name],
+            Field(None, min_length=1, max_length=16,
+                  description="bundle names, `NAME` (its default version) or `NAME@VERSION`; default: every "
+                  "bundle's default version"),
+        ),
         abstain=(
             StrictBool,
             Field(
@@ -213,6 +218,8 @@ class ModelInfo(Answer):
     name: str
     kind: Literal["classifier", "tagger"]
     version: str
+    default: bool = Field(description="this version answers requests that name the bundle without a version")
+    created_at: str = Field(description="when the version was exported (ISO 8601)")
     labels: dict[str, list[str]]
     metrics: dict[str, dict[str, float]]
     parameters: int
@@ -226,6 +233,19 @@ class ModelInfo(Answer):
 
 class ModelsResponse(Answer):
     models: list[ModelInfo]
+
+
+class RepositoryEntry(Answer):
+    name: str
+    folder: str = Field(description="the version's folder in the repository; empty when the bundle is its name's folder")
+    version: str | None = Field(description="the manifest's version; null when the manifest cannot be read")
+    state: Literal["loading", "ready", "unloading", "failed"]
+    reason: str | None = Field(description="why it failed, or why a change to its folder was refused")
+    default: bool = Field(description="this version answers requests that name the bundle without a version")
+
+
+class RepositoryResponse(Answer):
+    models: list[RepositoryEntry]
 
 
 class HealthResponse(Answer):

@@ -5,22 +5,24 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from app.batching import IdleGate
-from app.bundles import ServedBundle
 from app.config import Settings
 from app.drain_notice import DrainNotice
 from app.metrics import Metrics
+from app.registry import Registry
+from app.reloader import Reloader
 from app.schemas import ClassifyRequestBase
 
 
 @dataclass(eq=False)
 class ServiceState:
-    """What the handlers share: settings, loaded bundles, metrics, readiness. Lives on one app."""
+    """What the handlers share: settings, loaded bundle versions, metrics, readiness. Lives on one app."""
 
     settings: Settings
     request_model: type[ClassifyRequestBase]
     metrics: Metrics | None = None
     drain_notice: DrainNotice | None = None
-    bundles: dict[str, ServedBundle] = field(default_factory=dict)
+    registry: Registry = field(default_factory=Registry)
+    reloader: Reloader | None = None
     ready: bool = False
     idle_gate: IdleGate = field(default_factory=IdleGate)
 

@@ -78,7 +78,7 @@ async def framework_us(model_dir: Path) -> float:
     app = create_app(Settings(model_dir=model_dir, models=["atis"], metrics_dir=Path(tempfile.mkdtemp())))
     body = b'{"text": "show me flights from boston to denver", "models": ["atis"]}'
     async with LifespanManager(app) as manager:
-        batcher = app.state.service.bundles["atis"].batcher
+        batcher = app.state.service.registry.default("atis").batcher
         cached = batcher._predict(["show me flights from boston to denver"])[0]
         batcher._predict = lambda items: [cached] * len(items)
         scope = {
