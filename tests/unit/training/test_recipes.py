@@ -15,18 +15,18 @@ OUTLIERS = ["--outliers", "D/clinc150/train.csv", "D/sst2/train.tsv"]
 # Each recipe as the command line that trains the same thing (the commands model/README.md compares).
 COMMANDS = {
     "atis": ["slots", "--train", "D/atis/train", "--dev", "D/atis/dev", "--out", "O/atis", *OUTLIERS,
-             "--within-scope", ",".join(ATIS_IN_CLINC), "--outlier-share", "0.25",
+             "--within-scope", ",".join(ATIS_IN_CLINC), "--outlier-share", "0.25", "--threads", "1",
              "--out-of-scope", "D/snips/dev", "D/clinc150/dev.csv", "D/sst2/dev.tsv"],
     "snips": ["slots", "--train", "D/snips/train", "--dev", "D/snips/dev", "--out", "O/snips", "--epochs", "25",
               "--lr", "3e-3", "--vectors", "glove-6b-50d", "--embed-dim", "50", "--vectors-extra", "20000",
-              *OUTLIERS, "--within-scope", ",".join(SNIPS_IN_CLINC),
+              *OUTLIERS, "--within-scope", ",".join(SNIPS_IN_CLINC), "--threads", "1",
               "--out-of-scope", "D/atis/dev", "D/clinc150/dev.csv", "D/sst2/dev.tsv"],
     "sentiment": ["sentiment", "--train", "D/sst2/train_phrases.tsv", "--dev", "D/sst2/dev.tsv", "--out",
                   "O/sentiment", "--label-names", "0=negative,1=positive", "--no-abstain"],
     "clinc150": ["classifier", "--train", "D/clinc150/train.csv", "--dev", "D/clinc150/dev.csv", "--out",
                  "O/clinc150", "--vectors", "glove-6b-50d", "--embed-dim", "128",
                  "--hidden-size", "192", "--dropout", "0.3", "--epochs", "30", "--word-dropout", "0.2",
-                 "--out-of-scope-labels", "oos", "--within-scope", "PlayMusic,GetWeather,BookRestaurant,AddToPlaylist",
+                 "--out-of-scope-labels", "oos", "--threads", "1", "--within-scope", "PlayMusic,GetWeather,BookRestaurant,AddToPlaylist",
                  "--out-of-scope", "D/snips/dev", "D/sst2/dev.tsv"],
 }
 
