@@ -5,6 +5,7 @@
     python -m training recipe atis|snips|sentiment --data-root DIR [--out model/NAME]
     python -m training evaluate BUNDLE_DIR DATA_PATH
     python -m training predict BUNDLE_DIR INPUT --out OUTPUT.jsonl
+    python -m training calibrate BUNDLE_DIR DEV_PATH [--no-abstain]
     python -m training download atis|snips|sst2 --out DIR
 
 Expected failures (bad paths, malformed data, a broken bundle) print one `error: …` line and exit 2.
@@ -99,19 +100,14 @@ def comma_list(spec: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in spec.split(",") if part.strip())
 
 
-def add_scope_options(parser: argparse.ArgumentParser, defaults: TrainConfig) -> None:
+def add_scope_options(parser: argparse.ArgumentParser, defaults: TrainConfig, training: bool = True) -> None:
     """Calibration is always fitted on dev; these options shape when the bundle abstains (training.scope)."""
     scope = parser.add_argument_group("knowing when not to answer")
-    scope.add_argument("--outliers", type=str, nargs="+", metavar="PATH",
-                       help="data of texts outside the task's scope (a folder, .txt one text a line, CSV/TSV/"
-                            "JSONL), trained toward 'no idea' (outlier exposure)")
+    if training:
+        add_outlier_options(scope, defaults)
     scope.add_argument("--within-scope", type=comma_list, metavar="LABEL,...",
                        help="labels (class or intent) in the --outliers and --out-of-scope data whose texts are "
                             "within the task's scope after all: left out of both")
-    scope.add_argument("--outlier-share", type=float,
-                       help=f"outliers drawn each epoch per training example (default {defaults.outlier_share})")
-    scope.add_argument("--outlier-weight", type=float,
-                       help=f"weight of the outliers' loss (default {defaults.outlier_weight})")
     scope.add_argument("--out-of-scope", type=str, nargs="+", metavar="PATH",
                        help="data of out-of-scope texts to measure the rule on (never chosen on)")
     scope.add_argument("--out-of-scope-labels", type=comma_list, metavar="LABEL,...",
@@ -120,6 +116,16 @@ def add_scope_options(parser: argparse.ArgumentParser, defaults: TrainConfig) ->
                        help=f"share of in-scope dev texts the rule must answer (default {defaults.answer_rate})")
     scope.add_argument("--no-abstain", dest="abstain", action="store_false", default=None,
                        help="calibrate only: the bundle answers every text")
+
+
+def add_outlier_options(scope: argparse._ArgumentGroup, defaults: TrainConfig) -> None:
+    scope.add_argument("--outliers", type=str, nargs="+", metavar="PATH",
+                       help="data of texts outside the task's scope (a folder, .txt one text a line, CSV/TSV/"
+                            "JSONL), trained toward 'no idea' (outlier exposure)")
+    scope.add_argument("--outlier-share", type=float,
+                       help=f"outliers drawn each epoch per training example (default {defaults.outlier_share})")
+    scope.add_argument("--outlier-weight", type=float,
+                       help=f"weight of the outliers' loss (default {defaults.outlier_weight})")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -151,6 +157,14 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--label-column")
     evaluate.add_argument("--out-of-scope", nargs="+", default=(), metavar="PATH",
                           help="data of out-of-scope texts: the share the bundle's rule abstains on")
+    calibrate = commands.add_parser("calibrate", help="give an exported bundle calibrated scores and an abstention "
+                                                      "rule fitted on dev data, without retraining it")
+    calibrate.add_argument("bundle", type=Path, help="bundle folder, rewritten in place with a new version")
+    calibrate.add_argument("data", type=Path, help="labelled dev data in a format the train command reads")
+    calibrate.add_argument("--format", dest="data_format", choices=["auto", *DATA_FORMATS], default="auto")
+    calibrate.add_argument("--text-column")
+    calibrate.add_argument("--label-column")
+    add_scope_options(calibrate, TASK_DEFAULTS["classifier"], training=False)
     predict = commands.add_parser("predict", help="label a file with a bundle, as the service would (JSON Lines "
                                                   "out); with gold labels in the input, print the metrics too")
     predict.add_argument("bundle", type=Path, help="bundle folder (manifest.json, model.pt, tokenizer.json)")
@@ -181,6 +195,22 @@ def train(config: TrainConfig, dry_run: bool) -> None:
         run(config)
 
 
+def calibrate(args: argparse.Namespace) -> None:
+    from training.calibrate import calibrate_bundle
+    from training.evaluate import open_bundle
+
+    if not args.bundle.is_dir():
+        raise DataError(args.bundle, None, "bundle folder not found")
+    kind = open_bundle(args.bundle)[0].kind
+    options = {key: tuple(value) if isinstance(value, list) else value for key, value in vars(args).items()
+               if key in ("data_format", "text_column", "label_column", "within_scope", "out_of_scope",
+                          "out_of_scope_labels", "answer_rate", "abstain")}
+    config = default_config(kind, "", str(args.data), str(args.bundle), **options)
+    manifest = calibrate_bundle(args.bundle, args.data, config)
+    print(json.dumps({"version": manifest.version, "calibration": manifest.calibration.model_dump(),
+                      "abstention": manifest.abstention.model_dump() if manifest.abstention else None}, indent=2))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -204,6 +234,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                                    args.label_column, args.batch_size)
             if metrics is not None:
                 print(json.dumps(metrics, indent=2))
+        elif args.command == "calibrate":
+            calibrate(args)
         elif args.command == "download":
             from training.download import download
 

@@ -9,6 +9,8 @@ import pytest
 import torch
 
 from tests.unit.conftest import write_seq_folder
+from model.runtime import load_bundle
+from tests.bundles import export_tiny_classifier
 from training.cli import main
 
 TINY = ["--epochs", "1", "--embed-dim", "16", "--hidden-size", "16", "--threads", "1"]
@@ -197,3 +199,24 @@ def test_dry_run_checks_and_summarises_without_training(tmp_path: Path, capsys: 
     assert main(["tagger", "--train", str(train), "--dev", str(dev), "--out", str(out), "--dry-run"]) == 2
     assert capsys.readouterr().err == (f"error: {dev}:1: span 'day' at 4-9 ('Monda') does not start and end on token "
                                        "boundaries (tokens there: ['Monday'])\n")
+
+
+def test_calibrate_gives_an_exported_bundle_a_temperature_and_keeps_every_label(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bundle = export_tiny_classifier(tmp_path / "sentiment", seed=3, version="1.0")
+    dev = tmp_path / "dev.csv"
+    dev.write_text("text,label\n" + "".join(f"{text},{label}\n" for text, label in (
+        ("what a great film", "positive"), ("dull and boring", "negative"), ("i want to fly from boston", "negative"),
+        ("show me fares to dallas", "positive"))), encoding="utf-8")
+    texts = ["what a great film", "dull and boring", "a film"]
+    before = load_bundle(bundle).predict(texts)
+    for _ in range(2):  # calibrating again replaces the section, it does not add one
+        assert main(["calibrate", str(bundle), str(dev), "--answer-rate", "0.5"]) == 0
+    calibrated = load_bundle(bundle)  # checksums, example and all: as the service loads it
+    manifest = calibrated.manifest
+    assert manifest.version != "1.0" and manifest.calibration is not None and manifest.abstention is not None
+    assert [p.label for p in calibrated.predict(texts)] == [p.label for p in before]
+    assert (bundle / "report.md").read_text(encoding="utf-8").count("## Calibration and abstention") == 1
+    assert "reliability.png" in manifest.files and not list(tmp_path.glob(".sentiment*"))
+    assert f'"version": "{manifest.version}"' in capsys.readouterr().out
