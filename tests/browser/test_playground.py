@@ -111,6 +111,17 @@ def test_flight_request_highlights_departure_and_destination(browser: WebDriver,
     assert atis.find_element(By.CSS_SELECTOR, ".slots").text.replace("\n", " ").startswith("I want to fly from Boston")
 
 
+def test_an_abstaining_bundle_is_shown_out_of_scope_with_its_would_be_label(browser: WebDriver, server: LiveServer) -> None:
+    classify(browser, server, FLIGHT)
+    snips = browser.find_element(By.CSS_SELECTOR, ".bundle[data-model=snips]")
+    assert snips.get_attribute("data-abstained") == "true" and "abstained" in snips.get_attribute("class")
+    assert snips.find_element(By.CSS_SELECTOR, ".out-of-scope").text.startswith("Out of scope")
+    assert snips.find_element(By.CSS_SELECTOR, ".answer-label").text  # the would-be intent, still shown
+    assert float(snips.value_of_css_property("opacity")) < 1  # greyed
+    atis = browser.find_element(By.CSS_SELECTOR, ".bundle[data-model=atis]")
+    assert atis.get_attribute("data-abstained") == "false" and atis.find_elements(By.CSS_SELECTOR, ".out-of-scope") == []
+
+
 def test_sentiment_shows_its_label_and_probability(browser: WebDriver, server: LiveServer) -> None:
     classify(browser, server, REVIEW)
     sentiment = browser.find_element(By.CSS_SELECTOR, ".bundle[data-model=sentiment]")

@@ -79,8 +79,8 @@ async def test_sentiment_of_clear_reviews(client: httpx.AsyncClient) -> None:
 
 async def test_default_is_every_bundle_and_versions_are_reported(client: httpx.AsyncClient) -> None:
     body = await classify(client, {"text": FLIGHT})
-    assert set(body["predictions"]) == {"atis", "snips", "sentiment"}
-    assert set(body["model_versions"]) == {"atis", "snips", "sentiment"}
+    assert set(body["predictions"]) == {"atis", "snips", "sentiment", "clinc150"}
+    assert set(body["model_versions"]) == {"atis", "snips", "sentiment", "clinc150"}
     assert all(version for version in body["model_versions"].values())
 
 
@@ -157,7 +157,7 @@ async def test_models_lists_each_bundle_with_labels_and_metrics(client: httpx.As
     response = await client.get("/models")
     assert response.status_code == 200
     models = {model.name: model for model in ModelsResponse.model_validate(response.json()).models}
-    assert set(models) == {"atis", "snips", "sentiment"}
+    assert set(models) == {"atis", "snips", "sentiment", "clinc150"}
     assert models["sentiment"].kind == "classifier"
     assert models["sentiment"].labels == {"classes": ["negative", "positive"]}
     assert models["atis"].kind == "tagger"

@@ -57,7 +57,7 @@ async def test_invalid_request_names_the_field(client: httpx.AsyncClient, body: 
 async def test_unknown_model_lists_the_available_ones(client: httpx.AsyncClient) -> None:
     error = await error_of(await client.post("/classify", json={"text": "a", "models": ["atis", "nope"]}), 422)
     assert error["field"] == "models.1"
-    assert "nope" in error["message"] and "atis, sentiment, snips" in error["message"]
+    assert "nope" in error["message"] and "atis, clinc150, sentiment, snips" in error["message"]
 
 
 @pytest.mark.parametrize(
