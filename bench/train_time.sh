@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Training-time benchmark: trains the three default bundles exactly as scripts/train_default_models.sh
+# Training-time benchmark: trains the four default bundles exactly as scripts/train_default_models.sh
 # does, into .bench-out/models (git-ignored, model/ untouched), and prints wall time per bundle with the
-# machine it ran on. Budgets on the 2-core CPU machine: ATIS ≤ 180 s, SNIPS ≤ 600 s, SST-2 ≤ 600 s.
+# machine it ran on. Budgets on the 2-core CPU machine: ATIS ≤ 180 s, SNIPS, SST-2 and CLINC150 ≤ 600 s each.
 #
 #   bash bench/train_time.sh [DATA_ROOT]        (default $SEQSERVE_DATA, else ../shared/data)
 set -euo pipefail

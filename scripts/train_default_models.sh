@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# Train and export the three default bundles: model/sentiment (SST-2), model/atis and model/snips.
+# Train and export the four default bundles: model/atis, model/snips, model/sentiment (SST-2) and
+# model/clinc150.
 #
 #   scripts/train_default_models.sh [DATA_ROOT] [OUT_ROOT]
 #
 # DATA_ROOT defaults to ../shared/data (layout: see `python -m training download`); OUT_ROOT defaults
 # to model. Each bundle's recipe (data, hyper-parameters, label names) is in training/recipes.py; this
-# script only runs the three and prints each one's wall-clock training time at the end
+# script only runs the four and prints each one's wall-clock training time at the end
 # (bench/train_time.sh wraps it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,7 +24,7 @@ timed() {  # timed NAME COMMAND...: run the command and remember its wall-clock 
   TIMES+=("$name $(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.0f", b - a }')")
 }
 
-for name in atis snips sentiment; do
+for name in atis snips sentiment clinc150; do
   timed "$name" "$PYTHON" -m training recipe "$name" --data-root "$DATA_ROOT" --out "$OUT_ROOT/$name"
 done
 
