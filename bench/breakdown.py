@@ -44,7 +44,7 @@ def stage_table(model_dir: Path, texts: dict[str, list[str]]) -> list[tuple[str,
     request_model = classify_request_model(Settings())
     for name, sentences in texts.items():
         runner = load_bundle(model_dir / name)
-        width = runner.manifest.max_word_chars if runner.is_tagger else None
+        width = runner.max_word_chars
         for size in (1, 32):
             batch = sentences[:size]
             bodies = [orjson.dumps({"text": text, "models": [name]}) for text in batch]

@@ -15,18 +15,9 @@ from pathlib import Path
 
 import torch
 
-<<<<<<< HEAD
 from bench.common import arguments, median_ms, read_texts, table_head, table_row
 from model.runtime import load_bundle
 from model.text import encode_texts, pad_batch
-=======
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from model.runtime import load_bundle  # noqa: E402
-from model.text import encode_texts, pad_batch  # noqa: E402
-from training.table_data import read_labelled_table  # noqa: E402
-from training.tagging_data import read_tagging  # noqa: E402
->>>>>>> i19-training
 
 
 def per_sentence_ms(call: Callable[[object], object], batches: list, repeats: int) -> float:
@@ -51,7 +42,7 @@ def main() -> None:
     runner = load_bundle(args.bundle)
     texts = read_texts(args.data, runner.is_tagger)
     chunks = [texts[i : i + args.batch_size] for i in range(0, len(texts), args.batch_size)]
-    width = runner.manifest.max_word_chars if runner.is_tagger else None
+    width = runner.max_word_chars
     padded = [(pad_batch(encode_texts(runner.tokenizer, c), c, width), len(c)) for c in chunks]
     with torch.inference_mode():
         for inputs, _ in padded[:3]:
