@@ -154,6 +154,7 @@ def make_batcher(
         max_wait_s=settings.max_wait_ms / 1000,
         observer=BatchObserver(on_batch=on_batch, on_queue=depth_gauge.set, on_wait=wait_hist.observe),
         name=name,
+        size=len,  # a text's (or an occluded variant's) characters: long ones run apart
     )
 
 

@@ -17,7 +17,7 @@ from typing import Any
 from starlette.requests import Request
 
 from app import errors
-from app.batching import BatcherClosed, Overloaded
+from app.batching import LONG_CHARS, BatcherClosed, Overloaded
 from app.bundles import ServedBundle
 from app.explanations import attach_explanations, plan_explanations
 from app.state import ServiceState
@@ -103,8 +103,9 @@ async def predict(state: ServiceState, work: Work, request: Request, started: fl
 
 
 async def runs_alone(state: ServiceState, work: Work, started: float) -> bool:
-    """One text for one bundle, before its deadline, and nobody else around."""
-    if len(work) != 1 or len(work[0][1]) != 1:
+    """One short text for one bundle, before its deadline, and nobody else around (a long text's forward
+    would hold the event loop for milliseconds: it goes to the model thread)."""
+    if len(work) != 1 or len(work[0][1]) != 1 or len(work[0][1][0]) > LONG_CHARS:
         return False
     return remaining_s(state, started) > 0 and await state.idle_gate.alone(work[0][0].batcher)
 

@@ -49,7 +49,7 @@ def main() -> None:
                                 vectors=args.vectors, embed_dim=dim)
         train_data, dev_data = read_data(config)
         texts = [example.text for example in dev_data]
-        committed = load_tokenizer(args.bundles / name / "tokenizer.json", config.max_seq_len)
+        committed = load_tokenizer(args.bundles / name / "tokenizer.json")
         unknown, total = unk_share(committed, texts)
         cells = [f"{unknown / total:.2%} ({unknown:,})"]
         for extra in args.extra:

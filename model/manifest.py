@@ -116,7 +116,9 @@ class BundleManifest(BaseModel):
     model_file: str = MODEL_FILE
     tokenizer: str = TOKENIZER_FILE
     vocab_size: int = Field(gt=2)
-    max_seq_len: int = Field(gt=0, description="tokens beyond this are not read by the model")
+    max_seq_len: int = Field(
+        gt=0, description="training read at most this many tokens of a text; serving reads every token"
+    )
     max_word_chars: int | None = Field(
         default=None, gt=0, description="tagger only: UTF-8 bytes per word seen by the character encoder"
     )

@@ -215,7 +215,7 @@ def load_bundle(bundle_dir: Path, device: torch.device | str = "cpu") -> LoadedB
     verify_files(bundle_dir, manifest)
     name = bundle_dir.name
     try:
-        tokenizer = load_tokenizer(bundle_dir / manifest.tokenizer, manifest.max_seq_len)
+        tokenizer = load_tokenizer(bundle_dir / manifest.tokenizer)
     except Exception as exc:  # tokenizers raises plain Exception subclasses on bad JSON
         raise BundleError(name, f"tokenizer '{manifest.tokenizer}' cannot be loaded ({exc})") from None
     if tokenizer.get_vocab_size() != manifest.vocab_size:

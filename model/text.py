@@ -47,11 +47,12 @@ class SlotSpan:
     score: float
 
 
-def load_tokenizer(path: Path, max_seq_len: int) -> Tokenizer:
-    """Load a bundle's tokenizer; texts longer than `max_seq_len` tokens are cut, not rejected."""
+def load_tokenizer(path: Path) -> Tokenizer:
+    """Load a bundle's tokenizer, which reads every token of a text: a BiLSTM has no positional limit,
+    so a long text is read whole (its cost grows with its length) and never silently cut."""
     tokenizer = Tokenizer.from_file(str(path))
     tokenizer.no_padding()
-    tokenizer.enable_truncation(max_seq_len)
+    tokenizer.no_truncation()
     return tokenizer
 
 

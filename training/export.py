@@ -110,7 +110,7 @@ def write_checked_manifest(
     """Record the eager model's answer (calibrated) on the first text as the manifest's example, write the manifest,
     and refuse the bundle unless the saved files, loaded as the service loads them, answer every text
     like the eager model (with the tokenizer as saved, so a tokenizer that does not round-trip fails too)."""
-    tokenizer = load_tokenizer(staging / TOKENIZER_FILE, draft.max_seq_len)
+    tokenizer = load_tokenizer(staging / TOKENIZER_FILE)
     word_chars = TASKS[draft.kind].word_chars(draft.max_word_chars)
     temperature = draft.calibration.temperature if draft.calibration else 1.0
     eager = eager_runner(tokenizer, model, draft.labels, word_chars, torch.device("cpu"), temperature,

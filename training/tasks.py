@@ -109,7 +109,8 @@ def set_up(config: TrainConfig, log: Callable[[str], object]) -> Setup:
     seed_everything(config.seed)
     texts = [e.text for e in train]
     tokenizer, picked = fitted_tokenizer(texts, config, log)
-    encoded = encode_texts(tokenizer, texts)
+    encoded = encode_texts(tokenizer, texts)  # training texts cut at --max-seq-len
+    tokenizer.no_truncation()  # everything else (outliers, dev, the bundle) is read whole, as it is served
     prepared = task.prepare(config, train, encoded)
     max_word_chars = task.word_chars(config.max_word_chars)
 

@@ -99,7 +99,7 @@ async def test_classifier_from_csv_answers_as_exported(own_client: httpx.AsyncCl
 async def test_extra_vector_words_have_their_own_meaning_when_served(
     own_client: httpx.AsyncClient, own_bundles: Path
 ) -> None:
-    tokenizer = load_tokenizer(own_bundles / "reviews" / "tokenizer.json", 16)
+    tokenizer = load_tokenizer(own_bundles / "reviews" / "tokenizer.json")
     ids = encode_texts(tokenizer, ["the Paris", "zzz qqq"])
     assert UNK_ID not in ids[0].ids and ids[1].ids == [UNK_ID, UNK_ID]  # words from the vectors, not from training
     extra, unknown = await classify(own_client, "the Paris", "reviews"), await classify(own_client, "zzz qqq", "reviews")

@@ -8,7 +8,7 @@ import threading
 import pytest
 
 from app import batching
-from app.batching import BatchObserver, BatcherClosed, DynamicBatcher, IdleGate, Overloaded
+from app.batching import BatchObserver, BatcherClosed, DynamicBatcher, IdleGate, Overloaded, length_groups
 
 pytestmark = pytest.mark.anyio
 
@@ -248,3 +248,25 @@ async def test_a_failing_lone_item_is_predicted_once() -> None:
         batcher.run_here(["bad"])
     assert predict.batches == [["bad"], ["bad"]]  # one call each way, no retry of a batch of one
     await batcher.close()
+
+
+def test_a_long_text_runs_apart_from_much_shorter_ones() -> None:
+    assert length_groups([40, 90, 200]) == [[0, 1, 2]]  # short texts always share a forward
+    assert length_groups([2000, 40, 1500, 90, 600, 700]) == [[1, 3], [4, 5], [2, 0]]
+    assert length_groups([]) == []
+
+
+async def test_the_batcher_runs_each_length_group_as_its_own_forward_and_answers_in_order() -> None:
+    forwards: list[list[str]] = []
+
+    def predict(items: list[str]) -> list[int]:
+        forwards.append(items)
+        return [len(item) for item in items]
+
+    batcher: DynamicBatcher[str, int] = DynamicBatcher(predict, max_batch_size=8, max_queue=8, size=len)
+    texts = ["short", "x" * 1000, "brief"]
+    batcher.start()
+    answers = await asyncio.gather(*batcher.submit(texts))
+    await batcher.close()
+    assert answers == [5, 1000, 5]
+    assert sorted(map(sorted, forwards)) == [["brief", "short"], ["x" * 1000]]

@@ -33,10 +33,13 @@ def test_special_ids_are_fixed() -> None:
 def test_saved_tokenizer_encodes_identically(tmp_path: Path) -> None:
     tokenizer = build_tokenizer(["what's the fare to boston", "show flights"])
     tokenizer.save(str(tmp_path / "tokenizer.json"))
-    loaded = load_tokenizer(tmp_path / "tokenizer.json", max_seq_len=4)
+    tokenizer.enable_truncation(4)  # as training cuts its texts; a saved bundle reads every token
+    tokenizer.save(str(tmp_path / "tokenizer.json"))
+    loaded = load_tokenizer(tmp_path / "tokenizer.json")
+    tokenizer.no_truncation()
     before, after = encode_texts(tokenizer, [RAW, "What's the fare?"]), encode_texts(loaded, [RAW, "What's the fare?"])
-    assert [e.ids[:4] for e in before] == [e.ids for e in after]
-    assert [e.offsets[:4] for e in before] == [e.offsets for e in after]
+    assert [e.ids for e in before] == [e.ids for e in after] and len(after[0].ids) > 4
+    assert [e.offsets for e in before] == [e.offsets for e in after]
 
 
 def test_token_tags_continue_the_words_slot() -> None:

@@ -130,7 +130,7 @@ def test_frozen_vectors_are_inside_the_exported_bundle(tmp_path: Path) -> None:
         "file": "glove.txt.gz", "dim": 4, "sha256": manifest["vectors"]["sha256"], "training_words": 24,
         "covered_words": 2, "coverage": 0.0833, "extra_words": 2, "frozen": True}
     assert len(manifest["vectors"]["sha256"]) == 64 and manifest["training"]["vectors"] == "glove.txt.gz"
-    tokenizer = load_tokenizer(out / "tokenizer.json", 16)
+    tokenizer = load_tokenizer(out / "tokenizer.json")
     extra = encode_texts(tokenizer, ["The Paris"])[0].ids  # the two most frequent vector words, never in training
     assert UNK_ID not in extra
     weight = torch.jit.load(str(out / "model.pt")).embed.weight
