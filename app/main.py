@@ -5,7 +5,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import gc
 import logging
 from collections.abc import AsyncIterator
@@ -23,9 +22,9 @@ from app.errors import register_error_handlers
 from app.metrics import Metrics, server_metrics_dir, server_owner
 from app.middleware import OneLineStartupErrors, RequestMetrics, StartupRefused
 from app.openapi import install_openapi
+from app.pages import register_pages
 from app.placement import keep_fp32_exact
 from app.reloader import Reloader
-from app.pages import register_pages
 from app.routes import register_routes
 from app.schemas import classify_request_model
 from app.state import ServiceState

@@ -14,10 +14,17 @@ from pathlib import Path
 import torch
 from tokenizers import Tokenizer
 
-from model.manifest import (AbstentionRule, BundleError, BundleManifest, Labels, read_manifest,
-                            verify_files)
-from model.text import (EncodedText, ModelInputs, SlotSpan, encode_texts, load_tokenizer, occlude, pad_batch,
-                        slot_spans)
+from model.manifest import AbstentionRule, BundleError, BundleManifest, Labels, read_manifest, verify_files
+from model.text import (
+    EncodedText,
+    ModelInputs,
+    SlotSpan,
+    encode_texts,
+    load_tokenizer,
+    occlude,
+    pad_batch,
+    slot_spans,
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,11 +20,11 @@ from tokenizers import Tokenizer
 
 from model.manifest import (
     MODEL_FILE,
-    AbstentionRule,
-    Calibration,
     TOKENIZER_FILE,
+    AbstentionRule,
     BundleExample,
     BundleManifest,
+    Calibration,
     Labels,
     ModelKind,
     VectorsInfo,

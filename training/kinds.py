@@ -25,7 +25,13 @@ from training.config import ModelConfig, Task, TrainConfig
 from training.ensembles import ClassifierEnsemble, TaggerEnsemble
 from training.examples import DataError, DataReader, Examples, LabelledText, TaggedSentence
 from training.loop import Batch
-from training.metrics import classifier_metrics, predicted_classes, slot_predictions, slot_report, tagger_metrics
+from training.metrics import (
+    classifier_metrics,
+    predicted_classes,
+    slot_predictions,
+    slot_report,
+    tagger_metrics,
+)
 from training.models import BiLSTMClassifier, BiLSTMTagger, constrained_nll
 from training.outliers import toward_uniform
 from training.table_data import TABLE_DATA

@@ -14,8 +14,16 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Literal
 
-from training.examples import (JSONL_SUFFIXES, DataError, DataReader, LabelledText, ReadOptions, read_jsonl,
-                               read_lines, text_field)
+from training.examples import (
+    JSONL_SUFFIXES,
+    DataError,
+    DataReader,
+    LabelledText,
+    ReadOptions,
+    read_jsonl,
+    read_lines,
+    text_field,
+)
 
 TEXT_COLUMNS = ("sentence", "text", "review", "content")
 LABEL_COLUMNS = ("label", "sentiment", "class", "polarity")

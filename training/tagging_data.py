@@ -13,8 +13,16 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-from training.examples import (JSONL_SUFFIXES, DataError, DataReader, ReadOptions, TaggedSentence, read_jsonl,
-                               read_lines, text_field)
+from training.examples import (
+    JSONL_SUFFIXES,
+    DataError,
+    DataReader,
+    ReadOptions,
+    TaggedSentence,
+    read_jsonl,
+    read_lines,
+    text_field,
+)
 from training.tokenizer import span_tags, token_offsets
 
 SEQ_FILES = ("seq.in", "seq.out", "label")

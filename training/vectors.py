@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import gzip
 import importlib
-from functools import partial
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import IO
 
