@@ -46,7 +46,7 @@ def split_binary(data: bytes, sizes: Sequence[int]) -> list[bytes]:
         pieces.append(data[offset : offset + size])
         offset += size
     if offset != len(data):
-        raise TensorError(f"{len(data) - offset} bytes after the last binary tensor belong to no input")
+        raise TensorError(f"{len(data) - offset} bytes of binary data belong to no input")
     return pieces
 
 

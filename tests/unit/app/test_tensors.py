@@ -92,7 +92,7 @@ def test_split_binary_takes_exactly_the_stated_sizes() -> None:
     assert tensors.split_binary(b"", []) == []
     with pytest.raises(TensorError, match="states 4 bytes but only 3 follow"):
         tensors.split_binary(b"aabbb", [2, 4])
-    with pytest.raises(TensorError, match="1 bytes after the last binary tensor"):
+    with pytest.raises(TensorError, match="1 bytes of binary data belong to no input"):
         tensors.split_binary(b"aabbb", [2, 2])
 
 
