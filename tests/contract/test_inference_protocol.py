@@ -178,3 +178,9 @@ async def test_openapi_documents_the_protocol(client: httpx.AsyncClient) -> None
     infer = spec["paths"]["/v2/models/{model_name}/infer"]["post"]
     assert {"200", "400", "404", "413", "503", "504"} <= set(infer["responses"])
     assert "Inference-Header-Content-Length" in infer["description"]
+    # the output names the schema offers are those every loaded model answers with
+    offered = infer["requestBody"]["content"]["application/json"]["schema"]["properties"]["outputs"]["items"]
+    models = spec["paths"]["/v2/models/{model_name}"]["get"]["parameters"][0]["schema"]["enum"]
+    outputs = [{output["name"] for output in (await client.get(f"/v2/models/{model}")).json()["outputs"]}
+               for model in models]
+    assert set(offered["properties"]["name"]["enum"]) == set.intersection(*outputs)
