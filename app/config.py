@@ -65,7 +65,9 @@ class Settings(BaseSettings):
         description="`python -m app`: after SIGTERM, answer /readyz 503 but keep serving this long, then drain",
     )
     torch_threads: int = Field(1, ge=1, description="intra-op threads per process; more steal cores from HTTP")
-    api_key: SecretStr | None = Field(None, description="when set, /classify and /models need 'Bearer <key>'")
+    api_key: SecretStr | None = Field(
+        None, description="when set, /classify, /models and the /v2 model routes need 'Bearer <key>'"
+    )
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     metrics_dir: Path | None = Field(
         None, description="prometheus multiprocess folder; default: a per-server folder under the temp dir"

@@ -36,17 +36,37 @@ def select_bundles(state: ServiceState, names: Sequence[str] | None, field: str 
     chosen: dict[str, ServedBundle] = {}
     for index, entry in enumerate(names):
         name, _, version = entry.partition("@")
-        bundle = registry.find(name, version) if version else registry.default(name)
+        bundle, missing = find_version(state, name, version or None)
         where = f"{field}.{index}"
-        if registry.default(name) is None:
-            raise errors.invalid_field(where, f"unknown model '{name}'; available: {', '.join(registry.names())}")
         if bundle is None:
-            loaded = ", ".join(b.version for b in registry.serving(name))
-            raise errors.invalid_field(where, f"model '{name}' has no version '{version}'; loaded: {loaded}")
+            raise errors.invalid_field(where, missing)
         if chosen.get(name, bundle) is not bundle:
             raise errors.invalid_field(where, f"ask for one version of model '{name}' per request")
         chosen[name] = bundle
     return list(chosen.values())
+
+
+def model_version(state: ServiceState, name: str, version: str | None = None) -> ServedBundle:
+    """The version a URL names (`version`, else the name's default): a 404 when none is loaded, so a
+    protocol that puts the model in its path tells "no such model" apart from a bad body."""
+    if not state.ready:
+        raise errors.not_ready("bundles are loading or the server is draining")
+    bundle, missing = find_version(state, name, version)
+    if bundle is None:
+        raise errors.not_found(missing, "path")
+    return bundle
+
+
+def find_version(state: ServiceState, name: str, version: str | None) -> tuple[ServedBundle | None, str]:
+    """The loaded version of `name` (`version`, else its default), or None and why, naming what is loaded."""
+    registry = state.registry
+    if registry.default(name) is None:
+        return None, f"unknown model '{name}'; available: {', '.join(registry.names())}"
+    bundle = registry.default(name) if version is None else registry.find(name, version)
+    if bundle is None:
+        loaded = ", ".join(b.version for b in registry.serving(name))
+        return None, f"model '{name}' has no version '{version}'; loaded: {loaded}"
+    return bundle, ""
 
 
 async def answer(

@@ -19,6 +19,8 @@ from app.control import register_control
 from app.control_log import ControlLog
 from app.drain_notice import DrainNotice
 from app.errors import register_error_handlers
+from app.inference_protocol import register_inference_protocol
+from app.inference_schemas import open_inference_paths
 from app.metrics import Metrics, server_metrics_dir, server_owner
 from app.middleware import OneLineStartupErrors, RequestMetrics, StartupRefused
 from app.openapi import install_openapi
@@ -58,9 +60,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.service = state
     register_error_handlers(app)
     register_routes(app)
+    register_inference_protocol(app.router.routes)
     if settings.model_control:
         register_control(app)
-    install_openapi(app, request_model, lambda: state.registry.model_entries() if state.ready else [])
+    install_openapi(
+        app,
+        request_model,
+        lambda: state.registry.model_entries() if state.ready else [],
+        lambda: open_inference_paths(state.registry if state.ready else None, settings),
+    )
     register_pages(app)
 
     def observe(route: str, method: str, status: int, seconds: float) -> None:

@@ -6,6 +6,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
@@ -19,7 +20,7 @@ class RequestMetrics:
     def __init__(self, app: ASGIApp, observe: Callable[[str, str, int, float], None], paths: frozenset[str]) -> None:
         self.app = app
         self.observe = observe
-        self.paths = paths  # the app's own paths; anything else is one "unmatched" label
+        self.paths = paths  # the app's own route templates; anything else is one "unmatched" label
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -37,9 +38,21 @@ class RequestMetrics:
         try:
             await self.app(scope, receive, send_with_status)
         finally:
-            # unknown paths share one label: a scanner cannot blow up the number of series
-            path = scope["path"] if scope["path"] in self.paths else "unmatched"
-            self.observe(path, scope["method"], status, time.perf_counter() - started)
+            # a templated route by its template (`/v2/models/{model_name}/infer`), left in the scope by the
+            # route; unknown paths share one label: a scanner cannot blow up the number of series
+            route = scope.get("route")
+            path = route.path if route is not None else scope["path"]
+            self.observe(path if path in self.paths else "unmatched", scope["method"], status,
+                         time.perf_counter() - started)
+
+
+class TemplateRoute(Route):
+    """A plain Starlette route that leaves itself in the scope, as FastAPI's own routes do, so that
+    RequestMetrics labels a request by the route's template rather than by its path."""
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        scope["route"] = self
+        await super().handle(scope, receive, send)
 
 
 class OneLineStartupErrors:

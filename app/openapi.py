@@ -1,8 +1,10 @@
-"""/openapi.json: FastAPI's document for the plain routes, plus `/classify`, described here once.
+"""/openapi.json: FastAPI's document for the plain routes, plus `/classify` and `/v2`, described here once.
 
 `/classify` is a plain Starlette route (FastAPI's per-request dependency machinery is a visible share
 of a request: `bench/breakdown.py` measures it), so FastAPI does not see it. Its operation is added
 from the request model with this server's limits, the loaded bundle names, and the response models.
+The Open Inference Protocol's routes are plain routes too, for the same reason; their paths and
+schemas come from app.inference_schemas.
 """
 
 from __future__ import annotations
@@ -35,10 +37,14 @@ ERRORS = {
 
 
 def install_openapi(
-    app: FastAPI, request_model: type[ClassifyRequestBase], bundle_names: Callable[[], list[str]]
+    app: FastAPI,
+    request_model: type[ClassifyRequestBase],
+    bundle_names: Callable[[], list[str]],
+    protocol_paths: Callable[[], tuple[dict[str, Any], dict[str, Any]]],
 ) -> None:
-    """Replace `app.openapi` with one that documents `/classify` for the versions loaded now: cached until
-    the repository changes what `bundle_names` lists (`NAME` and `NAME@VERSION` entries)."""
+    """Replace `app.openapi` with one that documents `/classify` and `/v2` (`protocol_paths`: paths and
+    schemas) for the versions loaded now: cached until the repository changes what `bundle_names` lists
+    (`NAME` and `NAME@VERSION` entries)."""
     cached: list[Any] = [None, None]  # (names, spec)
 
     def openapi() -> dict[str, Any]:
@@ -53,6 +59,9 @@ def install_openapi(
         )
         schemas.update(definitions["$defs"])
         spec["paths"]["/classify"] = {"post": classify_operation(request_model, names)}
+        paths, protocol_schemas = protocol_paths()
+        spec["paths"].update(paths)
+        schemas.update(protocol_schemas)
         if names:  # before the bundles load, the names are not known yet: document, but do not keep
             cached[:] = [names, spec]
         return spec

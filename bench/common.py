@@ -14,6 +14,7 @@ import argparse
 import json
 import os
 import random
+import socket
 import statistics
 import subprocess
 import sys
@@ -131,6 +132,13 @@ class Server:
             return self.process.poll() is None and httpx.get(f"{self.url}/healthz", timeout=5).status_code == 200
         except httpx.HTTPError:
             return False
+
+
+def free_port() -> int:
+    """A port nothing listens on now, so a bench never measures a server someone else left on a fixed one."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def start_server(

@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Iterator, Mapping
 from pathlib import Path
 
 import httpx
+import pytest
 from asgi_lifespan import LifespanManager
 
 from app.config import Settings
@@ -21,6 +22,17 @@ from app.main import create_app
 REPO = Path(__file__).resolve().parent.parent
 MODEL_DIR = REPO / "model"
 DATA_DIR = Path(os.environ.get("SEQSERVE_DATA", REPO.parent / "shared" / "data"))  # train/dev splits, read in place
+SPECS_DIR = DATA_DIR.parent / "specs"  # public specs beside the data (Open Inference Protocol, KServe CRDs), read in place
+
+
+def shared_spec(relative: str) -> Path:
+    """A file under SPECS_DIR: skipped without it, except in CI (CI=true), where it must be there."""
+    path = SPECS_DIR / relative
+    if not path.is_file():
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{relative} not found under {SPECS_DIR} (SEQSERVE_DATA's parent holds specs/)")
+        pytest.skip(f"{relative} not found under {SPECS_DIR} (set SEQSERVE_DATA)")
+    return path
 
 
 def free_port() -> int:

@@ -84,6 +84,8 @@ def assert_unready_but_serving(url: str, until: float) -> None:
         assert response.status_code == 200, response.text
         assert response.headers["connection"] == "close"
         assert httpx.get(f"{url}/readyz", timeout=5).status_code == 503
+        assert httpx.get(f"{url}/v2/health/ready", timeout=5).status_code == 503
+        assert httpx.get(f"{url}/v2/models/atis/ready", timeout=5).json() == {"name": "atis", "ready": False}
         answered += 1
         time.sleep(0.05)
     assert answered > 0

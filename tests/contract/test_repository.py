@@ -7,6 +7,7 @@ way README says (written under a hidden name, then renamed into place).
 from __future__ import annotations
 
 import asyncio
+import json
 import shutil
 from pathlib import Path
 
@@ -84,6 +85,23 @@ async def test_versions_side_by_side_newest_by_default_any_by_name(repository: P
         spec = (await client.get("/openapi.json")).json()
         entries = spec["paths"]["/classify"]["post"]["requestBody"]["content"]["application/json"]["schema"]
         assert entries["properties"]["models"]["items"]["enum"] == ["sentiment", "sentiment@1.0", "sentiment@2.0"]
+
+
+async def test_the_open_inference_protocol_addresses_every_version(repository: Path, tmp_path: Path) -> None:
+    body = {"inputs": [{"name": "text", "datatype": "BYTES", "shape": [1], "data": ["what a great film"]}]}
+    async with inprocess_client(settings(repository, tmp_path)) as client:
+        metadata = (await client.get("/v2/models/sentiment")).json()
+        assert metadata["versions"] == ["1.0", "2.0"] and metadata["properties"]["version"] == "2.0"
+        assert (await client.get("/v2/models/sentiment/versions/1.0")).json()["properties"]["version"] == "1.0"
+        for path, version in (("/v2/models/sentiment/infer", "2.0"), ("/v2/models/sentiment/versions/1.0/infer", "1.0")):
+            answer = (await client.post(path, json=body)).json()
+            assert answer["model_version"] == version
+            prediction = next(output for output in answer["outputs"] if output["name"] == "prediction")
+            classified = await client.post("/classify", json={"text": "what a great film", "models": [f"sentiment@{version}"]})
+            assert json.loads(prediction["data"][0]) == classified.json()["predictions"]["sentiment"]
+        missing = await client.post("/v2/models/sentiment/versions/9.9/infer", json=body)
+        assert missing.status_code == 404
+        assert missing.json() == {"error": "model 'sentiment' has no version '9.9'; loaded: 1.0, 2.0"}
 
 
 async def test_a_default_file_pins_an_older_version(repository: Path, tmp_path: Path) -> None:
