@@ -7,13 +7,16 @@ way README says (written under a hidden name, then renamed into place).
 from __future__ import annotations
 
 import asyncio
+import gc
 import shutil
+import weakref
 from pathlib import Path
 
 import httpx
 import pytest
 
 from app.config import Settings
+from app.main import create_app
 from tests.bundles import export_tiny_classifier
 from tests.support import inprocess_client
 
@@ -155,6 +158,27 @@ async def test_operators_unload_and_load_versions(repository: Path, tmp_path: Pa
         assert back.status_code == 200 and [m["version"] for m in back.json()["models"]] == ["1.0", "2.0"]
         missing = await client.post("/repository/sentiment/load", headers=AUTH, json={"version": "7.0"})
         assert missing.status_code == 404 and missing.json()["error"]["field"] == "version"
+
+
+async def test_an_unloaded_version_is_freed_at_once_even_if_loaded_at_start_up(repository: Path, tmp_path: Path) -> None:
+    """Start-up freezes what it loaded (gc.freeze): a version held by a reference cycle would never go."""
+    app = create_app(settings(repository, tmp_path, model_control=True, admin_key=KEY))
+    async with inprocess_client(app) as client:
+        served = app.state.service.registry.find("sentiment", "1.0")
+        runner, module = weakref.ref(served.runner), weakref.ref(served.runner.module)
+        del served
+        gc.disable()  # freed by reference counting alone, when the unload drops it
+        try:
+            response = await client.post("/repository/sentiment/unload", headers=AUTH, json={"version": "1.0"})
+            assert response.status_code == 200
+            for _ in range(200):  # its model thread lets go of it as the thread ends, a moment after the drain
+                if runner() is None and module() is None:
+                    break
+                await asyncio.sleep(0.01)
+            assert runner() is None and module() is None
+        finally:
+            gc.enable()
+        assert await versions_answering(client) == "2.0"
 
 
 @pytest.mark.parametrize("name", ["..", "%2e%2e", "..%2fsecret", "SENTIMENT", "sentiment%00", "nope", "a" * 65])
