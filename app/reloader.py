@@ -26,6 +26,7 @@ from model.manifest import BundleError
 log = logging.getLogger("seqserve.repository")
 
 CONTROL_TICK_S = 0.25  # how often a worker looks for operators' requests other workers took
+UNLOAD_GRACE_S = 0.1  # a version out of the lookup takes work this long (one loop pass is needed)
 
 
 class Reloader:
@@ -119,6 +120,7 @@ class Reloader:
         bundle.batcher.start()
         self.registry.entries[key] = Entry(candidate, "ready", bundle=bundle)
         if old is not None and old.bundle is not None:  # the folder changed under a served version
+            self._pick_defaults()  # the new one answers before the old one's queue closes
             await self._drain(old.bundle)
 
     def _refuse(self, key: tuple[str, str], old: Entry | None, candidate: Candidate, reason: str) -> None:
@@ -138,6 +140,12 @@ class Reloader:
         del self.registry.entries[key]
 
     async def _drain(self, bundle: ServedBundle) -> None:
+        """Close the queue of a version no request can pick any more, answer what it holds, drop it.
+
+        A request that picked it just before may not have queued yet (app.batching.IdleGate waits one pass
+        of the event loop first): the queue stays open a moment longer, or that request would get a 503.
+        """
+        await asyncio.sleep(UNLOAD_GRACE_S)
         await bundle.batcher.close()
         forget(bundle, self.metrics)
 

@@ -181,6 +181,38 @@ async def test_an_unloaded_version_is_freed_at_once_even_if_loaded_at_start_up(r
         assert await versions_answering(client) == "2.0"
 
 
+async def test_a_request_that_picked_a_version_just_before_it_left_is_answered_by_it(repository: Path, tmp_path: Path) -> None:
+    """Between picking a version and queueing a request may wait one pass of the event loop (IdleGate)."""
+    app = create_app(settings(repository, tmp_path, model_control=True, admin_key=KEY))
+    async with inprocess_client(app) as client:
+        registry = app.state.service.registry
+        picked = registry.find("sentiment", "2.0")
+        unload = asyncio.ensure_future(client.post("/repository/sentiment/unload", headers=AUTH, json={"version": "2.0"}))
+        while registry.find("sentiment", "2.0") is not None:
+            await asyncio.sleep(0)
+        answer = await picked.batcher.submit(["what a great film"])[0]  # BatcherClosed (a 503) if closed at once
+        assert answer["label"] in ("negative", "positive")
+        assert (await unload).status_code == 200
+
+
+async def test_a_changed_folder_leaves_the_lookup_before_its_old_version_stops_taking_work(repository: Path, tmp_path: Path) -> None:
+    app = create_app(settings(repository, tmp_path, model_poll_s=0.05))
+    async with inprocess_client(app) as client:
+        registry = app.state.service.registry
+        old = registry.default("sentiment")
+        manifest = repository / "sentiment" / "v2" / "manifest.json"
+        changed = manifest.read_text(encoding="utf-8").replace('"version": "2.0"', '"version": "2.1"')
+        manifest.with_name(".manifest.tmp").write_text(changed, encoding="utf-8")
+        manifest.with_name(".manifest.tmp").replace(manifest)  # the same weights under another version
+        answers = []
+        while (current := registry.default("sentiment")) is old:
+            if current.batcher.depth < 8:
+                answers.extend(current.batcher.submit(["fine"]))  # BatcherClosed if closed while the default
+            await asyncio.sleep(0)
+        assert all(answer["label"] for answer in await asyncio.gather(*answers))
+        assert await versions_answering(client) == "2.1"
+
+
 @pytest.mark.parametrize("name", ["..", "%2e%2e", "..%2fsecret", "SENTIMENT", "sentiment%00", "nope", "a" * 65])
 async def test_hostile_or_unknown_names_are_refused(repository: Path, tmp_path: Path, name: str) -> None:
     config = settings(repository, tmp_path, model_control=True, admin_key=KEY)
