@@ -15,7 +15,7 @@ import contextlib
 import logging
 import time
 
-from app.bundles import ServedBundle, forget, load_served_bundle, where
+from app.bundles import ServedBundle, forget, load_served_bundle, return_freed_memory, where
 from app.config import Settings
 from app.control_log import ControlLog, Step
 from app.metrics import Metrics
@@ -27,6 +27,7 @@ log = logging.getLogger("seqserve.repository")
 
 CONTROL_TICK_S = 0.25  # how often a worker looks for operators' requests other workers took
 UNLOAD_GRACE_S = 0.1  # a version out of the lookup takes work this long (one loop pass is needed)
+RELEASE_AFTER_S = 1.0  # from a version's drain to handing its freed memory back to the system
 
 
 class Reloader:
@@ -148,6 +149,8 @@ class Reloader:
         await asyncio.sleep(UNLOAD_GRACE_S)
         await bundle.batcher.close()
         forget(bundle, self.metrics)
+        # once its model thread has ended and this pass has let go of it, its memory is free: return it
+        asyncio.get_running_loop().call_later(RELEASE_AFTER_S, return_freed_memory)
 
     def _pick_defaults(self) -> None:
         names = {name for name, _ in self.registry.entries}

@@ -15,6 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from app import reloader
 from app.config import Settings
 from app.main import create_app
 from tests.bundles import export_tiny_classifier
@@ -160,8 +161,14 @@ async def test_operators_unload_and_load_versions(repository: Path, tmp_path: Pa
         assert missing.status_code == 404 and missing.json()["error"]["field"] == "version"
 
 
-async def test_an_unloaded_version_is_freed_at_once_even_if_loaded_at_start_up(repository: Path, tmp_path: Path) -> None:
-    """Start-up freezes what it loaded (gc.freeze): a version held by a reference cycle would never go."""
+async def test_an_unloaded_version_is_freed_at_once_even_if_loaded_at_start_up(
+    repository: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Start-up freezes what it loaded (gc.freeze): a version held by a reference cycle would never go.
+    Once it is gone, the heap's free pages go back to the system."""
+    returned = asyncio.Event()
+    monkeypatch.setattr(reloader, "RELEASE_AFTER_S", 0.01)
+    monkeypatch.setattr(reloader, "return_freed_memory", returned.set)
     app = create_app(settings(repository, tmp_path, model_control=True, admin_key=KEY))
     async with inprocess_client(app) as client:
         served = app.state.service.registry.find("sentiment", "1.0")
@@ -176,6 +183,7 @@ async def test_an_unloaded_version_is_freed_at_once_even_if_loaded_at_start_up(r
                     break
                 await asyncio.sleep(0.01)
             assert runner() is None and module() is None
+            await asyncio.wait_for(returned.wait(), 5)
         finally:
             gc.enable()
         assert await versions_answering(client) == "2.0"
