@@ -11,6 +11,7 @@ holds the data folder (`../shared/bench/loadtest.sh` beside `../shared/data`). S
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import random
@@ -124,7 +125,8 @@ class Server:
                 status = Path(f"/proc/{pid}/status").read_text()
             except FileNotFoundError:
                 continue
-            total += int(next(line.split()[1] for line in status.splitlines() if line.startswith(field)))
+            # a process that is exiting (or a zombie) has no memory lines left
+            total += sum(int(line.split()[1]) for line in status.splitlines() if line.startswith(field))
         return total / 1024
 
     def alive(self) -> bool:
@@ -146,6 +148,8 @@ def start_server(
 ) -> Server:
     """`python -m app` (from the checkout `cwd`, or another `command` that serves /readyz) on 127.0.0.1
     with SEQSERVE_* overrides; returns once /readyz answers 200."""
+    with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
+        raise SystemExit(f"port {port} is taken: the bench would measure whatever listens there")
     started = time.perf_counter()
     process = subprocess.Popen(
         command or [sys.executable, "-m", "app"],

@@ -15,6 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 from asgi_lifespan import LifespanManager
+from fastapi import FastAPI
 
 from app.config import Settings
 from app.main import create_app
@@ -42,9 +43,10 @@ def free_port() -> int:
 
 
 @contextlib.asynccontextmanager
-async def inprocess_client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    """The app served through httpx's ASGI transport, with its lifespan run (load, warm, drain)."""
-    app = create_app(settings)
+async def inprocess_client(settings: Settings | FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    """The app (built from `settings`, or one the test holds) served through httpx's ASGI transport, with
+    its lifespan run (load, warm, drain)."""
+    app = settings if isinstance(settings, FastAPI) else create_app(settings)
     async with LifespanManager(app, startup_timeout=120, shutdown_timeout=60) as manager:
         transport = httpx.ASGITransport(app=manager.app)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver", timeout=60) as client:

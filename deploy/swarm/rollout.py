@@ -15,12 +15,19 @@ runs one phase at a time while the load runs:
   rollback   `docker service rollback` to the previous version
   kill       SIGKILL to one replica's container, until the swarm has replaced it
   scale      3 → 5 → 2 → 3 replicas
+  publish    repository mode only: a new `sentiment` version copied into the stack's model folder under a
+             hidden name and renamed into place, until every replica serves it by default
+  unpublish  that version's folder removed again, until every replica is back on the one before
 
-(`--phases rollout --clients 4 --p99-ratio 0` runs the steady phase and the rollout, failures only: CI.)
+(`--phases rollout --clients 4 --p99-ratio 0` runs the steady phase and the rollout, failures only: CI;
+CI runs `--phases publish unpublish` the same way on the stack in repository mode.) Repository mode is
+`SEQSERVE_REPOSITORY=DIR` for up.sh (stack.repository.yml): set it for this script, or deploy with it and
+pass `--no-deploy`; the publish phases find the folder in the service's mount at /models.
 
 Every request is answered (2xx), failed (any other status) or broken (reset, timeout, no answer): the
-targets are 0 failed and 0 broken in every phase, a p99 at most 3× the steady one (`--p99-ratio`), and
-Prometheus counting every /classify request of the steady phase (within 1 %) from 3 replicas up. The new
+targets are 0 failed and 0 broken in every phase, a p99 at most 3× the steady one (`--p99-ratio`),
+Prometheus counting every /classify request of the steady phase (within 1 %) from 3 replicas up, and,
+for publish and unpublish, no answer from the version left behind once every replica switched. The new
 version is the same bundles under a new manifest version (an image built FROM the current one), which is
 what a retrained bundle looks like to the rollout. Removes the stack at the end (down.sh).
 """
@@ -33,11 +40,13 @@ import collections
 import json
 import os
 import random
+import shutil
 import subprocess
 import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -48,6 +57,7 @@ from training.tagging_data import read_tagging
 HERE = Path(__file__).resolve().parent
 DATA = Path(os.environ.get("SEQSERVE_DATA", HERE.parents[1].parent / "shared" / "data"))
 SERVICE = "seqserve_api"
+PUBLISHED = "sentiment"  # the bundle the publish phases give a new version
 PROMETHEUS = "http://127.0.0.1:9090"
 LB_METRICS = "http://127.0.0.1:8404"
 NEXT_IMAGE_DOCKERFILE = """
@@ -243,13 +253,97 @@ def build_next_image() -> str:
     return next_image
 
 
-def fault_actions(next_image: str) -> dict[str, Callable[[], None]]:
+@dataclass
+class Publication:
+    """The `sentiment` version the publish phase adds to the stack's repository and unpublish removes."""
+
+    folder: Path  # the bundle's folder in the repository on the host: one folder per version
+    before: str  # the version every replica served before
+    version: str  # the published one
+    switched: dict[str, tuple[str, str, float]] = field(default_factory=dict)  # phase → (left, joined, when)
+
+
+def repository() -> Publication:
+    """The stack's repository (the host folder mounted at /models) and the version to publish there."""
+    mounts = "{{range .Spec.TaskTemplate.ContainerSpec.Mounts}}{{if eq .Target \"/models\"}}{{.Source}}{{end}}{{end}}"
+    source = sh("docker", "service", "inspect", "-f", mounts, SERVICE)
+    if not source:
+        raise SystemExit("publish needs the stack in repository mode: SEQSERVE_REPOSITORY=DIR bash deploy/swarm/up.sh")
+    before = set(replica_defaults(PUBLISHED))
+    if len(before) != 1:
+        raise SystemExit(f"the replicas do not serve one {PUBLISHED} version: {sorted(before)}")
+    version = before.pop()
+    return Publication(Path(source) / PUBLISHED, version, f"{version}-published")
+
+
+def replica_defaults(name: str) -> list[str]:
+    """The version of bundle `name` each running replica answers with by default, asked inside each one."""
+    containers = sh("docker", "ps", "-q", "--filter", f"label=com.docker.swarm.service.name={SERVICE}").split()
+    script = ("import json, urllib.request; models = json.load(urllib.request.urlopen('http://127.0.0.1:8000/models'));"
+              f" print(next(m['version'] for m in models['models'] if m['name'] == {name!r} and m['default']))")
+    return [sh("docker", "exec", container, "python", "-c", script) for container in containers]
+
+
+def all_replicas_on(version: str, timeout_s: float = 120) -> float:
+    """Wait until every replica answers with `version` by default; returns when (monotonic clock)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if set(replica_defaults(PUBLISHED)) == {version}:
+            return time.monotonic()
+        time.sleep(0.5)
+    raise SystemExit(f"not every replica switched to {PUBLISHED} {version} within {timeout_s:.0f} s")
+
+
+def publish(publication: Publication) -> None:
+    """Copy the served version under a hidden name, give its manifest the new version, rename into place."""
+    source = next(path for path in publication.folder.iterdir() if not path.name.startswith((".", "_"))
+                  and (path / "manifest.json").is_file() and manifest(path)["version"] == publication.before)
+    staging = publication.folder / f".{publication.version}.tmp"
+    shutil.copytree(source, staging)
+    changed = {**manifest(staging), "version": publication.version,
+               "created_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")}
+    (staging / "manifest.json").write_text(json.dumps(changed, indent=2), encoding="utf-8")
+    staging.rename(publication.folder / publication.version)
+    publication.switched["publish"] = (publication.before, publication.version, all_replicas_on(publication.version))
+
+
+def unpublish(publication: Publication) -> None:
+    """Rename the published folder out of sight, delete it, wait until every replica is back."""
+    hidden = publication.folder / f".{publication.version}.old"
+    (publication.folder / publication.version).rename(hidden)
+    shutil.rmtree(hidden)
+    publication.switched["unpublish"] = (publication.version, publication.before, all_replicas_on(publication.before))
+
+
+def manifest(bundle: Path) -> dict:
+    return json.loads((bundle / "manifest.json").read_text(encoding="utf-8"))
+
+
+def left_behind(phases: list[Phase], publication: Publication | None) -> bool:
+    """Print, for publish and unpublish, when every replica had switched and how many answers still came
+    from the version left behind after that; True when none did."""
+    ok = True
+    for phase in phases:
+        if publication is None or phase.name not in publication.switched:
+            continue
+        old, new, switched = publication.switched[phase.name]
+        since = switched - phase.started
+        stale = sum(1 for at, version in phase.versions if at > since and version == f"{PUBLISHED} {old}")
+        ok &= stale == 0
+        print(f"{phase.name}: every replica serves {PUBLISHED} {new} {since:.1f} s into the phase (its action began "
+              f"2 s in); answers from {old} sent after that: {stale}")
+    return ok
+
+
+def fault_actions(next_image: str, publication: Publication | None) -> dict[str, Callable[[], None]]:
     """Each phase's action, by the name `--phases` takes (they run in this order)."""
     return {
         "rollout": lambda: update("--image", next_image),
         "rollback": lambda: update("--rollback"),
         "kill": kill_one,
         "scale": lambda: scale(5, 2, 3),
+        "publish": lambda: publish(publication),  # type: ignore[arg-type]
+        "unpublish": lambda: unpublish(publication),  # type: ignore[arg-type]
     }
 
 
@@ -261,7 +355,7 @@ def check_errors_pass_through(url: str) -> None:
     print("bad input through the load balancer: 422 naming the field, as the service answers it")
 
 
-async def run(args: argparse.Namespace, next_image: str) -> bool:
+async def run(args: argparse.Namespace, next_image: str, publication: Publication | None) -> bool:
     url = f"http://127.0.0.1:{args.lb_port}"
     bodies = request_bodies(args.data)
     check_errors_pass_through(url)
@@ -275,7 +369,7 @@ async def run(args: argparse.Namespace, next_image: str) -> bool:
     counted = classified(list(replicas)) - counted_before
 
     phases = [steady]
-    for name, action in fault_actions(next_image).items():
+    for name, action in fault_actions(next_image, publication).items():
         if name in args.phases:
             phases.append(await under_load(url, bodies, args.clients, Phase(name), action))
     settle_scrapes()
@@ -284,6 +378,7 @@ async def run(args: argparse.Namespace, next_image: str) -> bool:
 
     steady_p99 = percentile(steady.latencies, 99)
     ok = report(phases, steady_p99, args.p99_ratio)
+    ok &= left_behind(phases, publication)
     print(f"\nPrometheus, steady phase: replicas {replicas}; "
           f"/classify requests counted {counted:.0f}, sent {steady.sent} ({(counted - steady.sent) / steady.sent:+.2%})")
     print(f"Prometheus, HAProxy frontend over all measured phases: {lb_total:.0f} requests, sent {sent_total} "
@@ -296,7 +391,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--steady-s", type=float, default=15)
-    parser.add_argument("--phases", nargs="+", choices=["rollout", "rollback", "kill", "scale"],
+    parser.add_argument("--phases", nargs="+", choices=["rollout", "rollback", "kill", "scale", "publish", "unpublish"],
                         default=["rollout", "rollback", "kill", "scale"])
     parser.add_argument("--p99-ratio", type=float, default=3.0,
                         help="largest p99 of a phase / steady p99 (0: no latency target, failures only)")
@@ -305,11 +400,15 @@ def main() -> None:
     parser.add_argument("--no-deploy", action="store_true", help="use the stack already deployed")
     parser.add_argument("--keep", action="store_true", help="leave the stack running at the end")
     args = parser.parse_args()
+    if "unpublish" in args.phases and "publish" not in args.phases:
+        parser.error("unpublish removes what publish added: give both")
     sys.stdout.reconfigure(line_buffering=True)  # type: ignore[attr-defined]  # in order with docker's output
     if not args.no_deploy:
         subprocess.run(["bash", str(HERE / "up.sh")], check=True)
     try:
-        ok = asyncio.run(run(args, build_next_image()))
+        next_image = build_next_image() if {"rollout", "rollback"} & set(args.phases) else ""
+        publication = repository() if {"publish", "unpublish"} & set(args.phases) else None
+        ok = asyncio.run(run(args, next_image, publication))
     finally:
         if not args.keep:
             subprocess.run(["bash", str(HERE / "down.sh")], check=True)

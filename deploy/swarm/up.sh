@@ -7,7 +7,11 @@
 #
 # Variables: those of stack.yml, plus SEQSERVE_SWARM_ADDR (the address `docker swarm init` advertises
 # when this script starts the swarm; default 127.0.0.1, enough for one node), SEQSERVE_UP_TIMEOUT_S (300),
-# TORCH_FIND_LINKS / TORCH_INDEX_URL (how the API image gets torch, as for `docker compose build`).
+# TORCH_FIND_LINKS / TORCH_INDEX_URL (how the API image gets torch, as for `docker compose build`), and
+# SEQSERVE_REPOSITORY: a host folder to serve instead of the image's bundles (repository mode,
+# stack.repository.yml, polled every SEQSERVE_MODEL_POLL_S); when it is missing or empty it is filled with
+# the checkout's bundles, one version folder each (model/NAME → NAME/VERSION). Run again on a running
+# stack, up.sh updates it (a rolling update) and waits until the update is done.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 stack=seqserve
@@ -29,13 +33,40 @@ if [ "$(docker info --format '{{.Swarm.LocalNodeState}}')" != active ]; then
   docker node update --label-add seqserve.swarm-started-by-up=true "$(docker info --format '{{.Swarm.NodeID}}')" >/dev/null
 fi
 
+stack_files=(-c deploy/swarm/stack.yml)
+if [ -n "${SEQSERVE_REPOSITORY:-}" ]; then
+  mkdir -p "$SEQSERVE_REPOSITORY"
+  SEQSERVE_REPOSITORY=$(cd "$SEQSERVE_REPOSITORY" && pwd)  # a bind mount takes an absolute path
+  export SEQSERVE_REPOSITORY
+  if [ -z "$(ls -A "$SEQSERVE_REPOSITORY")" ]; then
+    log "filling the empty repository $SEQSERVE_REPOSITORY with model/'s bundles"
+    for manifest in model/*/manifest.json; do
+      bundle=$(dirname "$manifest")
+      version=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["version"])' "$manifest")
+      mkdir -p "$SEQSERVE_REPOSITORY/$(basename "$bundle")"
+      cp -R "$bundle" "$SEQSERVE_REPOSITORY/$(basename "$bundle")/$version"
+    done
+    chmod -R a+rX "$SEQSERVE_REPOSITORY"  # the replicas read it as uid 10001
+  fi
+  stack_files+=(-c deploy/swarm/stack.repository.yml)
+  log "repository mode: replicas serve $SEQSERVE_REPOSITORY (read-only at /models)"
+fi
+
 log "deploying stack $stack"
 # --resolve-image never: the images are local to this engine; on several nodes push them to a registry
 # your nodes can pull from and drop the flag.
-docker stack deploy --resolve-image never -c deploy/swarm/stack.yml "$stack"
+docker stack deploy --resolve-image never "${stack_files[@]}" "$stack"
 
 started=$SECONDS
-healthy() { docker service ls --filter "name=${stack}_api" --format '{{.Replicas}}' | grep -qx "$replicas/$replicas"; }
+healthy() {
+  docker service ls --filter "name=${stack}_api" --format '{{.Replicas}}' | grep -qx "$replicas/$replicas" || return 1
+  # an update of a running stack (a rolling one) is over, and was not rolled back
+  case "$(docker service inspect -f '{{if .UpdateStatus}}{{.UpdateStatus.State}}{{end}}' "${stack}_api")" in
+    "" | completed) return 0 ;;
+    rollback_completed | rollback_paused | paused) log "the update of ${stack}_api was rolled back or paused"; exit 1 ;;
+    *) return 1 ;;
+  esac
+}
 until healthy && curl -sf "http://127.0.0.1:$port/readyz" >/dev/null; do
   if (( SECONDS - started > timeout_s )); then
     log "not ready within $timeout_s s"

@@ -7,14 +7,18 @@ way README says (written under a hidden name, then renamed into place).
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import shutil
+import weakref
 from pathlib import Path
 
 import httpx
 import pytest
 
+from app import reloader
 from app.config import Settings
+from app.main import create_app
 from tests.bundles import export_tiny_classifier
 from tests.support import inprocess_client
 
@@ -173,6 +177,66 @@ async def test_operators_unload_and_load_versions(repository: Path, tmp_path: Pa
         assert back.status_code == 200 and [m["version"] for m in back.json()["models"]] == ["1.0", "2.0"]
         missing = await client.post("/repository/sentiment/load", headers=AUTH, json={"version": "7.0"})
         assert missing.status_code == 404 and missing.json()["error"]["field"] == "version"
+
+
+async def test_an_unloaded_version_is_freed_at_once_even_if_loaded_at_start_up(
+    repository: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Start-up freezes what it loaded (gc.freeze): a version held by a reference cycle would never go.
+    Once it is gone, the heap's free pages go back to the system."""
+    returned = asyncio.Event()
+    monkeypatch.setattr(reloader, "RELEASE_AFTER_S", 0.01)
+    monkeypatch.setattr(reloader, "return_freed_memory", returned.set)
+    app = create_app(settings(repository, tmp_path, model_control=True, admin_key=KEY))
+    async with inprocess_client(app) as client:
+        served = app.state.service.registry.find("sentiment", "1.0")
+        runner, module = weakref.ref(served.runner), weakref.ref(served.runner.module)
+        del served
+        gc.disable()  # freed by reference counting alone, when the unload drops it
+        try:
+            response = await client.post("/repository/sentiment/unload", headers=AUTH, json={"version": "1.0"})
+            assert response.status_code == 200
+            for _ in range(200):  # its model thread lets go of it as the thread ends, a moment after the drain
+                if runner() is None and module() is None:
+                    break
+                await asyncio.sleep(0.01)
+            assert runner() is None and module() is None
+            await asyncio.wait_for(returned.wait(), 5)
+        finally:
+            gc.enable()
+        assert await versions_answering(client) == "2.0"
+
+
+async def test_a_request_that_picked_a_version_just_before_it_left_is_answered_by_it(repository: Path, tmp_path: Path) -> None:
+    """Between picking a version and queueing a request may wait one pass of the event loop (IdleGate)."""
+    app = create_app(settings(repository, tmp_path, model_control=True, admin_key=KEY))
+    async with inprocess_client(app) as client:
+        registry = app.state.service.registry
+        picked = registry.find("sentiment", "2.0")
+        unload = asyncio.ensure_future(client.post("/repository/sentiment/unload", headers=AUTH, json={"version": "2.0"}))
+        while registry.find("sentiment", "2.0") is not None:
+            await asyncio.sleep(0)
+        answer = await picked.batcher.submit(["what a great film"])[0]  # BatcherClosed (a 503) if closed at once
+        assert answer["label"] in ("negative", "positive")
+        assert (await unload).status_code == 200
+
+
+async def test_a_changed_folder_leaves_the_lookup_before_its_old_version_stops_taking_work(repository: Path, tmp_path: Path) -> None:
+    app = create_app(settings(repository, tmp_path, model_poll_s=0.05))
+    async with inprocess_client(app) as client:
+        registry = app.state.service.registry
+        old = registry.default("sentiment")
+        manifest = repository / "sentiment" / "v2" / "manifest.json"
+        changed = manifest.read_text(encoding="utf-8").replace('"version": "2.0"', '"version": "2.1"')
+        manifest.with_name(".manifest.tmp").write_text(changed, encoding="utf-8")
+        manifest.with_name(".manifest.tmp").replace(manifest)  # the same weights under another version
+        answers = []
+        while (current := registry.default("sentiment")) is old:
+            if current.batcher.depth < 8:
+                answers.extend(current.batcher.submit(["fine"]))  # BatcherClosed if closed while the default
+            await asyncio.sleep(0)
+        assert all(answer["label"] for answer in await asyncio.gather(*answers))
+        assert await versions_answering(client) == "2.1"
 
 
 @pytest.mark.parametrize("name", ["..", "%2e%2e", "..%2fsecret", "SENTIMENT", "sentiment%00", "nope", "a" * 65])

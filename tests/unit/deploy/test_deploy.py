@@ -27,7 +27,16 @@ KUBERNETES_VERSION = "1.30.0"  # the oldest release still maintained upstream wh
 
 APP_PATHS = {getattr(route, "path", "") for route in create_app(Settings()).routes}
 COMPOSE = yaml.safe_load((REPO / "docker-compose.yml").read_text())
+COMPOSE_REPOSITORY = yaml.safe_load((REPO / "docker-compose.repository.yml").read_text())
 STACK = yaml.safe_load((SWARM / "stack.yml").read_text())
+STACK_REPOSITORY = yaml.safe_load((SWARM / "stack.repository.yml").read_text())
+DOCKERFILE = (REPO / "Dockerfile").read_text()
+# Where the image's baked bundles are (its ENV), and the folders its code lives in: repository mode must
+# mount its volume elsewhere, since /app/model holds the `model` Python package beside the bundles.
+IMAGE_MODEL_DIR = re.search(r"\bSEQSERVE_MODEL_DIR=(\S+)", DOCKERFILE).group(1)  # type: ignore[union-attr]
+IMAGE_CODE = {f"/app/{name}" for name in re.findall(r"^COPY --from=source /app/(\w+) ", DOCKERFILE, re.MULTILINE)}
+KINDS = {"Deployment", "Service", "PodDisruptionBudget", "HorizontalPodAutoscaler"}
+EXTRA_KINDS = {"repository": {"PersistentVolumeClaim"}}  # what an overlay adds to the base's resources
 
 
 def seconds(duration: str) -> float:
@@ -61,7 +70,7 @@ def render(kubectl: str, overlay: str) -> dict[str, dict[str, Any]]:
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_overlay_renders_to_resources_valid_for_kubernetes(kubectl: str, overlay: str) -> None:
     resources = render(kubectl, overlay)
-    assert set(resources) == {"Deployment", "Service", "PodDisruptionBudget", "HorizontalPodAutoscaler"}
+    assert set(resources) == KINDS | EXTRA_KINDS.get(overlay, set())
     for resource in resources.values():
         kubernetes_validate.validate(resource, KUBERNETES_VERSION, strict=True)
 
@@ -157,9 +166,51 @@ def test_load_balancer_checks_readyz_and_retries_only_what_is_safe() -> None:
     assert jobs["seqserve"]["dns_sd_configs"][0] == {**jobs["seqserve"]["dns_sd_configs"][0], "names": ["tasks.api"], "port": Settings().port}
 
 
+def default_of(value: str) -> str:
+    """The default of a compose variable (`${NAME:-5}` → `5`), or the value itself."""
+    match = re.fullmatch(r"\$\{\w+:-([^}]*)\}", value)
+    return match.group(1) if match else value
+
+
+def check_repository_mode(env: dict[str, str], target: str) -> None:
+    """The volume is where SEQSERVE_MODEL_DIR points, hides none of the image's code, and is polled."""
+    assert set(env) <= {f"SEQSERVE_{name.upper()}" for name in Settings.model_fields}
+    assert env["SEQSERVE_MODEL_DIR"] == target
+    assert not any(code == target or code.startswith(target.rstrip("/") + "/") for code in IMAGE_CODE), target
+    assert Settings(model_poll_s=default_of(str(env["SEQSERVE_MODEL_POLL_S"]))).model_poll_s > 0
+
+
+def model_mounts(service: dict[str, Any]) -> list[dict[str, Any]]:
+    return [volume for volume in service.get("volumes", []) if isinstance(volume, dict) and volume["type"] != "tmpfs"]
+
+
+def test_repository_mode_mounts_a_read_only_volume_and_serves_it(kubectl: str) -> None:
+    """Compose override, Swarm stack file and Kubernetes overlay; without them, the image's own bundles."""
+    assert {"/app/app", "/app/model"} <= IMAGE_CODE and IMAGE_MODEL_DIR in IMAGE_CODE
+    for base, mode in ((COMPOSE, COMPOSE_REPOSITORY), (STACK, STACK_REPOSITORY)):
+        assert model_mounts(base["services"]["api"]) == [] and "SEQSERVE_MODEL_DIR" not in base["services"]["api"]["environment"]
+        [mount] = model_mounts(mode["services"]["api"])
+        assert mount["type"] == "bind" and mount["read_only"] is True
+        check_repository_mode(mode["services"]["api"]["environment"], mount["target"])
+    assert STACK_REPOSITORY["version"] == STACK["version"]
+    assert "stack.repository.yml" in (SWARM / "up.sh").read_text()
+    for overlay in OVERLAYS:
+        pod = render(kubectl, overlay)["Deployment"]["spec"]["template"]["spec"]
+        mounts = [m for m in pod["containers"][0]["volumeMounts"] if m["mountPath"] != "/tmp"]
+        assert (overlay == "repository") == bool(mounts), overlay
+    resources = render(kubectl, "repository")
+    pod = resources["Deployment"]["spec"]["template"]["spec"]
+    [mount] = [m for m in pod["containers"][0]["volumeMounts"] if m["mountPath"] != "/tmp"]
+    assert mount["readOnly"] is True
+    [volume] = [v for v in pod["volumes"] if v["name"] == mount["name"]]
+    claim = volume["persistentVolumeClaim"]
+    assert claim == {"claimName": resources["PersistentVolumeClaim"]["metadata"]["name"], "readOnly": True}
+    check_repository_mode({item["name"]: item["value"] for item in pod["containers"][0]["env"]}, mount["mountPath"])
+
+
 # Settings a container of the image does not take from the compose environment, and why.
 FIXED_BY_IMAGE = {
-    "SEQSERVE_MODEL_DIR": "the image's ENV: the bundles baked in at /app/model",
+    "SEQSERVE_MODEL_DIR": "the image's ENV: the bundles baked in at /app/model (repository mode sets its own)",
     "SEQSERVE_HOST": "the container listens on every interface; the published port decides who reaches it",
     "SEQSERVE_PORT": "8000 inside the container; HOST_PORT picks the host's side",
     "SEQSERVE_METRICS_DIR": "a per-server folder under the container's /tmp tmpfs",
