@@ -7,9 +7,7 @@ Verification (manifest, sha256 of every file, vocabulary and label sizes, the re
 from __future__ import annotations
 
 import ctypes
-import functools
 import logging
-import weakref
 from dataclasses import dataclass
 from typing import Any
 
@@ -92,7 +90,6 @@ def load_served_bundle(candidate: Candidate, settings: Settings, metrics: Metric
         runner = load_bundle(candidate.path)  # verified on the CPU, then placed
     except BundleError as exc:
         raise BundleError(where(candidate), exc.problem) from None
-    without_self_reference(runner)
     manifest = runner.manifest
     if manifest.name != candidate.name:
         raise BundleError(where(candidate), f"manifest names the bundle '{manifest.name}', not '{candidate.name}'")
@@ -105,20 +102,6 @@ def load_served_bundle(candidate: Candidate, settings: Settings, metrics: Metric
     metrics.model_gpu_bytes.labels(manifest.name, manifest.version).set(gpu_memory_bytes(runner))
     log.info("loaded bundle %s %s (%s) on %s", manifest.name, manifest.version, manifest.kind, device)
     return ServedBundle(runner, batcher, batch_size, half, candidate.folder)
-
-
-def without_self_reference(runner: LoadedBundle) -> None:
-    """Give the runner its default input copy through a weak reference to itself.
-
-    `BundleRunner` keeps that copy as its own bound method, a reference cycle: a version dropped after an
-    unload (weights, tokenizer: ~20 MB for `sentiment`) stayed until the next full collection, and one
-    loaded at start-up stayed for good (`gc.freeze()` in app.main exempts it from collection). Without the
-    cycle a version goes with the last reference to it, as soon as its last request is answered. CUDA
-    replaces the copy later with one that does not refer to the runner (app.placement).
-    """
-    copy = runner.copy_inputs
-    if getattr(copy, "__self__", None) is runner:
-        runner.copy_inputs = functools.partial(copy.__func__, weakref.proxy(runner))  # type: ignore[attr-defined]
 
 
 def return_freed_memory() -> None:

@@ -68,7 +68,9 @@ class BundleRunner:
 
     `predict` tokenises, pads into one batch, copies it to the device once and turns outputs into labels.
     Training evaluates the eager model through this class and the service serves the exported one, so
-    both decode alike. How a batch reaches the device is `copy_inputs`; the service swaps in its own.
+    both decode alike. How a batch reaches the device is `copy_inputs` (None: a plain copy); the service
+    sets its own on CUDA. A callable, not a bound method kept on the runner: that would be a reference
+    cycle, and an unloaded runner must go with its last reference, not wait for a full collection.
     The sentence-level probabilities are calibrated by `temperature` (1: as the module gives them), and
     `abstention` (None: never) marks the predictions of texts out of the bundle's scope.
     """
@@ -90,7 +92,7 @@ class BundleRunner:
         self.module = module.to(device).eval()
         self.temperature = temperature
         self.abstention = abstention
-        self.copy_inputs: Callable[[ModelInputs], tuple[torch.Tensor, torch.Tensor | None]] = self._plain_copy
+        self.copy_inputs: Callable[[ModelInputs], tuple[torch.Tensor, torch.Tensor | None]] | None = None
 
     def place(self, device: torch.device) -> None:
         """Move the module to `device`, plainly (the service adds its CUDA choices in app.placement)."""
@@ -135,7 +137,7 @@ class BundleRunner:
     def forward(self, inputs: ModelInputs) -> tuple[torch.Tensor, ...]:
         """The module's outputs for one padded batch, the sentence-level probabilities calibrated
         (classifier: (probs,); tagger: (intent probs, tags, tag probs))."""
-        ids, chars = self.copy_inputs(inputs)
+        ids, chars = self.on_device(inputs)
         if not self.is_tagger:
             outputs: tuple[torch.Tensor, ...] = (self.module(ids, inputs.lengths),)
         else:
@@ -147,8 +149,10 @@ class BundleRunner:
     def is_tagger(self) -> bool:
         return self.labels.slot_tags is not None
 
-    def _plain_copy(self, inputs: ModelInputs) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Ids and word bytes to the device; lengths stay on the CPU (packing reads them there)."""
+    def on_device(self, inputs: ModelInputs) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Ids and word bytes on the model's device; lengths stay on the CPU (packing reads them there)."""
+        if self.copy_inputs is not None:
+            return self.copy_inputs(inputs)
         if self.device.type == "cpu":
             return inputs.ids, inputs.chars
         chars = None if inputs.chars is None else inputs.chars.to(self.device)

@@ -60,7 +60,7 @@ def head_probabilities(runner: BundleRunner, texts: Sequence[str]) -> Tensor:
         for start in range(0, len(texts), BATCH_SIZE):
             chunk = texts[start : start + BATCH_SIZE]
             inputs = pad_batch(encode_texts(runner.tokenizer, chunk), chunk, runner.max_word_chars)
-            ids, chars = runner.copy_inputs(inputs)
+            ids, chars = runner.on_device(inputs)
             module = runner.module
             rows.append(module(ids, inputs.lengths) if chars is None else module(ids, chars, inputs.lengths)[0])
     return torch.cat(rows).float().cpu()
