@@ -89,5 +89,5 @@ ROUTES: list[tuple[str, Any, str]] = [
 
 
 def register_inference_protocol(routes: list[Any]) -> None:
-    """Put the protocol's routes first in the app's routing table (beside /classify)."""
+    """Put the protocol's routes at the head of the app's routing table (only /classify goes before them)."""
     routes[0:0] = [TemplateRoute(path, handler, methods=[method]) for path, handler, method in ROUTES]

@@ -59,8 +59,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.service = state
     register_error_handlers(app)
-    register_routes(app)
     register_inference_protocol(app.router.routes)
+    register_routes(app)  # after: /classify, the busiest route, is the first the router tries
     if settings.model_control:
         register_control(app)
     install_openapi(
