@@ -78,8 +78,9 @@ class DynamicBatcher(Generic[Item, Result]):
         """`predict` runs in the batcher's own thread, one batch at a time, and returns one result per item.
 
         With `size` (an item's length in characters), a long item taken with much shorter ones runs in a
-        forward of its own (`length_groups`): the padded parts of a forward cost its longest text times
-        its size, so one 2,000-character text made a batch of 32 short ones several times slower.
+        forward of its own (`length_groups`), after them: the padded parts of a forward cost its longest
+        text times its size, so one 2,000-character text made a batch of 32 short ones several times
+        slower, and the short ones are answered before the long one runs (`bench/text_length.py`).
         Items of similar lengths are never split: packed LSTMs skip padding, so such a batch run whole
         costs no more than its parts.
         """
@@ -140,7 +141,8 @@ class DynamicBatcher(Generic[Item, Result]):
         meanwhile, so the model thread stays asleep and the two never share the model. Metrics and
         one-bad-item-fails-alone are as in the model thread; the first failure is raised.
         """
-        outcomes = self._outcomes(list(items), [time.perf_counter()] * len(items))
+        self._observe_waits([time.perf_counter()] * len(items))
+        outcomes = self._forward(list(items))
         for outcome in outcomes:
             if isinstance(outcome, Failed):
                 raise outcome.error
@@ -187,26 +189,22 @@ class DynamicBatcher(Generic[Item, Result]):
         self._last_batch_size = len(live)
         if not live:
             return
-        try:
-            outcomes = self._outcomes([job.item for job in live], [job.enqueued for job in live])
-        except Exception as exc:  # a bug here must fail these callers, not stop the loop for all
-            log.exception("batch loop error")
-            outcomes = [Failed(exc)] * len(live)
+        self._observe_waits([job.enqueued for job in live])
+        groups = length_groups([self._size(job.item) for job in live]) if self._size else [list(range(len(live)))]
         assert self._loop is not None
-        self._loop.call_soon_threadsafe(resolve, live, outcomes)
+        for group in groups:  # shortest first, each answered as soon as it is done
+            jobs_now = [live[index] for index in group]
+            try:
+                outcomes = self._forward([job.item for job in jobs_now])
+            except Exception as exc:  # a bug here must fail these callers, not stop the loop for all
+                log.exception("batch loop error")
+                outcomes = [Failed(exc)] * len(jobs_now)
+            self._loop.call_soon_threadsafe(resolve, jobs_now, outcomes)
 
-    def _outcomes(self, items: list[Item], enqueued: list[float]) -> list[Result | Failed]:
+    def _observe_waits(self, enqueued: list[float]) -> None:
         started = time.perf_counter()
         for at in enqueued:
             self._observer.on_wait(started - at)
-        groups = length_groups([self._size(item) for item in items]) if self._size else [list(range(len(items)))]
-        if len(groups) == 1:
-            return self._forward(items)
-        outcomes: list[Result | Failed] = [None] * len(items)  # type: ignore[list-item]  # every one is set below
-        for group in groups:
-            for index, outcome in zip(group, self._forward([items[index] for index in group])):
-                outcomes[index] = outcome
-        return outcomes
 
     def _forward(self, items: list[Item]) -> list[Result | Failed]:
         """One forward of `items`; when it fails, each item again alone, so one bad item fails alone."""

@@ -11,10 +11,12 @@ holds the data folder (`../shared/bench/loadtest.sh` beside `../shared/data`). S
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import json
 import os
 import random
+import re
 import socket
 import statistics
 import subprocess
@@ -26,10 +28,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import orjson
 
 from training.table_data import read_labelled_table
 from training.tagging_data import read_tagging
 
+CONTENT_LENGTH = re.compile(rb"content-length: *(\d+)", re.IGNORECASE)
 REPO = Path(__file__).resolve().parent.parent
 DATA = Path(os.environ.get("SEQSERVE_DATA", REPO.parent / "shared" / "data"))
 RESULTS = REPO / "bench" / "results"  # figures worth committing (the README shows them)
@@ -172,6 +176,24 @@ def start_server(
         except httpx.HTTPError:
             pass
         time.sleep(0.05)
+
+
+def raw_request(path: str, body: dict) -> bytes:
+    """A whole HTTP/1.1 POST of a JSON body, ready to write to a kept-alive socket: benches that drive load
+    from Python use a raw socket rather than an HTTP library, to take little of the CPU the server shares."""
+    payload = orjson.dumps(body)
+    head = (f"POST {path} HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\n"
+            f"content-length: {len(payload)}\r\n\r\n")
+    return head.encode() + payload
+
+
+async def exchange(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes) -> tuple[int, bytes, bool]:
+    """One request on a kept-alive connection: status, body, and whether the server closes it after."""
+    writer.write(request)
+    head = await reader.readuntil(b"\r\n\r\n")
+    length = CONTENT_LENGTH.search(head)
+    body = await reader.readexactly(int(length.group(1)) if length else 0)
+    return int(head[9:12]), body, b"connection: close" in head.lower()
 
 
 def percentile(values: list[float], q: float) -> float:

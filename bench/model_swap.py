@@ -43,10 +43,10 @@ from pathlib import Path
 import httpx
 import orjson
 
-from bench.common import REPO, Server, arguments, dev_texts, percentile, start_server, table_head, table_row
+from bench.common import (REPO, Server, arguments, dev_texts, exchange, percentile, raw_request, start_server,
+                          table_head, table_row)
 
 NAME = "sentiment"
-LENGTH = re.compile(rb"content-length: *(\d+)", re.IGNORECASE)
 FAILED_LOADS = re.compile(r'^seqserve_model_loads_total\{[^}]*result="failed"[^}]*\} (\S+)$', re.MULTILINE)
 
 
@@ -63,22 +63,8 @@ class Traffic:
 
 
 def requests(texts: list[str]) -> list[bytes]:
-    """Whole HTTP/1.1 requests, one text each for `sentiment`, ready to write to a socket."""
-    out = []
-    for text in texts:
-        body = orjson.dumps({"text": text, "models": [NAME]})
-        head = f"POST /classify HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\ncontent-length: {len(body)}\r\n\r\n"
-        out.append(head.encode() + body)
-    return out
-
-
-async def exchange(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes) -> tuple[int, bytes, bool]:
-    """One request on a kept-alive connection: status, body, and whether the server closes it after."""
-    writer.write(request)
-    head = await reader.readuntil(b"\r\n\r\n")
-    length = LENGTH.search(head)
-    body = await reader.readexactly(int(length.group(1)) if length else 0)
-    return int(head[9:12]), body, b"connection: close" in head.lower()
+    """One `sentiment` request per text, ready to write to a socket."""
+    return [raw_request("/classify", {"text": text, "models": [NAME]}) for text in texts]
 
 
 async def client(port: int, bodies: list[bytes], offset: int, traffic: Traffic) -> None:
