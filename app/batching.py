@@ -78,11 +78,12 @@ class DynamicBatcher(Generic[Item, Result]):
         """`predict` runs in the batcher's own thread, one batch at a time, and returns one result per item.
 
         With `size` (an item's length in characters), a long item taken with much shorter ones runs in a
-        forward of its own (`length_groups`), after them: the padded parts of a forward cost its longest
-        text times its size, so one 2,000-character text made a batch of 32 short ones several times
-        slower, and the short ones are answered before the long one runs (`bench/text_length.py`).
-        Items of similar lengths are never split: packed LSTMs skip padding, so such a batch run whole
-        costs no more than its parts.
+        forward of its own (`length_groups`): the padded parts of a forward cost its longest text times
+        its size, so one 2,000-character text made a batch of 32 short ones several times slower. The
+        long groups go to a second thread (`SideLane`) when it is free, so the model thread answers the
+        short ones and takes the next batch meanwhile; otherwise they run after the short ones, here
+        (`bench/text_length.py`). Items of similar lengths are never split: packed LSTMs skip padding,
+        so such a batch run whole costs no more than its parts.
         """
         self._predict = predict
         self._size = size
@@ -98,6 +99,7 @@ class DynamicBatcher(Generic[Item, Result]):
         self._last_batch_size = 0
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopped: asyncio.Future | None = None
+        self._lane = SideLane(self._run_groups, name=f"seqserve-{name}-long") if size else None
 
     @property
     def depth(self) -> int:
@@ -117,6 +119,8 @@ class DynamicBatcher(Generic[Item, Result]):
         """Start the model thread; answers are resolved on the running event loop."""
         self._loop = asyncio.get_running_loop()
         self._stopped = self._loop.create_future()
+        if self._lane is not None:
+            self._lane.start()
         threading.Thread(target=self._run, name=f"seqserve-{self._name}", daemon=True).start()
 
     def submit(self, items: Sequence[Item]) -> list[asyncio.Future]:
@@ -138,7 +142,8 @@ class DynamicBatcher(Generic[Item, Result]):
         """Run `items` as one batch in the calling thread, for a caller that found the batcher idle.
 
         Only the event loop calls this, and only while `idle()` (see `IdleGate`): nothing can be queued
-        meanwhile, so the model thread stays asleep and the two never share the model. Metrics and
+        meanwhile, so the model thread stays asleep (the side lane may still be finishing a long text,
+        which is safe: see `SideLane`). Metrics and
         one-bad-item-fails-alone are as in the model thread; the first failure is raised.
         """
         self._observe_waits([time.perf_counter()] * len(items))
@@ -164,6 +169,8 @@ class DynamicBatcher(Generic[Item, Result]):
             while (jobs := self._next_batch()) is not None:
                 self._run_batch(jobs)
         finally:
+            if self._lane is not None:
+                self._lane.close()  # what it holds was accepted: it finishes before the batcher stops
             self._loop.call_soon_threadsafe(self._stopped.set_result, None)
 
     def _next_batch(self) -> list[Job] | None:
@@ -190,10 +197,17 @@ class DynamicBatcher(Generic[Item, Result]):
         if not live:
             return
         self._observe_waits([job.enqueued for job in live])
-        groups = length_groups([self._size(job.item) for job in live]) if self._size else [list(range(len(live)))]
+        groups = [live]
+        if self._size is not None:
+            groups = [[live[index] for index in group] for group in length_groups([self._size(job.item) for job in live])]
+        if len(groups) > 1 and self._lane is not None and self._lane.offer(groups[1:]):
+            groups = groups[:1]  # the long ones run beside the next batches
+        self._run_groups(groups)
+
+    def _run_groups(self, groups: list[list[Job]]) -> None:
+        """One forward per group, shortest first, each answered as soon as it is done."""
         assert self._loop is not None
-        for group in groups:  # shortest first, each answered as soon as it is done
-            jobs_now = [live[index] for index in group]
+        for jobs_now in groups:
             try:
                 outcomes = self._forward([job.item for job in jobs_now])
             except Exception as exc:  # a bug here must fail these callers, not stop the loop for all
@@ -227,6 +241,60 @@ class DynamicBatcher(Generic[Item, Result]):
             return self._predict([item])[0]
         except Exception as exc:
             return Failed(exc)
+
+
+class SideLane:
+    """A second thread beside the model thread for a batch's long texts, holding one hand-off at a time.
+
+    A long text's forward would hold up every short batch queued behind it; here it runs while the
+    model thread goes on. It takes work only while free (`offer` says no otherwise, and the model thread
+    runs the group itself), so long texts never pile up beyond what the queue limit admitted. Forwards
+    of one TorchScript module may run in two threads at once; anything stateful on the way (the pinned
+    CUDA copy) is per thread.
+    """
+
+    def __init__(self, run: Callable[[list[list[Job]]], None], name: str) -> None:
+        self._run = run
+        self._name = name
+        self._held: list[list[Job]] | None = None
+        self._busy = False  # from offer until its work is answered
+        self._closing = False
+        self._changed = threading.Condition()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._serve, name=self._name, daemon=True)
+        self._thread.start()
+
+    def offer(self, groups: list[list[Job]]) -> bool:
+        with self._changed:
+            if self._busy or self._closing:
+                return False
+            self._held, self._busy = groups, True
+            self._changed.notify()
+            return True
+
+    def close(self) -> None:
+        """Finish what was handed over, then stop; called by the model thread as it stops."""
+        with self._changed:
+            self._closing = True
+            self._changed.notify()
+        if self._thread is not None:
+            self._thread.join()
+
+    def _serve(self) -> None:
+        while True:
+            with self._changed:
+                while self._held is None and not self._closing:
+                    self._changed.wait()
+                if self._held is None:
+                    return
+                groups, self._held = self._held, None
+            try:
+                self._run(groups)
+            finally:
+                with self._changed:
+                    self._busy = False
 
 
 def length_groups(lengths: Sequence[int], floor: int = LONG_CHARS) -> list[list[int]]:

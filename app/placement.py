@@ -6,6 +6,8 @@ process serves a GPU for hours is decided here, once, at start-up.
 
 from __future__ import annotations
 
+import threading
+
 import torch
 
 from model.runtime import LoadedBundle, check_example
@@ -33,25 +35,27 @@ def prepare_for_cuda(bundle: LoadedBundle, device: torch.device, half: bool) -> 
 class PinnedCopy:
     """Ids and word bytes packed into one pinned host buffer and sent with one async copy.
 
-    Lengths stay on the CPU (packing reads them there). The buffer is reused batch after batch; the
-    previous copy has finished by then, because its outputs were read back before this batch began.
+    Lengths stay on the CPU (packing reads them there). Each thread that runs forwards (the model
+    thread, the long-text lane, the event loop for a lone request) has its own buffer, reused batch after
+    batch; its previous copy has finished by then, because its outputs were read back before.
     """
 
     def __init__(self, device: torch.device) -> None:
         self.device = device
-        self.staging: torch.Tensor | None = None  # grown as needed
+        self._local = threading.local()  # .staging: this thread's buffer, grown as needed
 
     def __call__(self, inputs: ModelInputs) -> tuple[torch.Tensor, torch.Tensor | None]:
         parts = [inputs.ids] if inputs.chars is None else [inputs.ids, inputs.chars]
         total = sum(part.numel() for part in parts)
-        if self.staging is None or self.staging.numel() < total:
-            size = max(total, 2 * (0 if self.staging is None else self.staging.numel()))
-            self.staging = torch.empty(size, dtype=torch.int64, pin_memory=True)
+        staging: torch.Tensor | None = getattr(self._local, "staging", None)
+        if staging is None or staging.numel() < total:
+            size = max(total, 2 * (0 if staging is None else staging.numel()))
+            staging = self._local.staging = torch.empty(size, dtype=torch.int64, pin_memory=True)
         offset = 0
         for part in parts:
-            self.staging[offset : offset + part.numel()].copy_(part.reshape(-1))
+            staging[offset : offset + part.numel()].copy_(part.reshape(-1))
             offset += part.numel()
-        on_device = self.staging[:total].to(self.device, non_blocking=True)
+        on_device = staging[:total].to(self.device, non_blocking=True)
         ids = on_device[: inputs.ids.numel()].view(inputs.ids.shape)
         chars = None if inputs.chars is None else on_device[inputs.ids.numel() :].view(inputs.chars.shape)
         return ids, chars

@@ -270,3 +270,55 @@ async def test_the_batcher_runs_each_length_group_as_its_own_forward_and_answers
     await batcher.close()
     assert answers == [5, 1000, 5]
     assert sorted(map(sorted, forwards)) == [["brief", "short"], ["x" * 1000]]
+
+
+class LongBlocks:
+    """Answers short texts at once; a text over 1,000 characters waits until released. Records the thread
+    of every forward."""
+
+    def __init__(self) -> None:
+        self.forwards: list[tuple[str, list[int]]] = []  # (thread name, lengths)
+        self.long_started = threading.Semaphore(0)
+        self._gate = threading.Semaphore(0)
+
+    def __call__(self, items: list[str]) -> list[int]:
+        self.forwards.append((threading.current_thread().name, [len(item) for item in items]))
+        if any(len(item) > 1000 for item in items):
+            self.long_started.release()
+            if not self._gate.acquire(timeout=5):
+                raise TimeoutError("never released")
+        return [len(item) for item in items]
+
+    def release(self, times: int = 1) -> None:
+        for _ in range(times):
+            self._gate.release()
+
+
+async def test_a_long_text_runs_beside_the_next_short_batches_not_in_front_of_them() -> None:
+    predict = LongBlocks()
+    batcher: DynamicBatcher[str, int] = DynamicBatcher(predict, max_batch_size=8, max_queue=8, size=len, name="m")
+    batcher.start()
+    first = batcher.submit(["short", "x" * 2000])
+    await asyncio.to_thread(predict.long_started.acquire)  # the long text is running, and blocks
+    assert await first[0] == 5  # its short batch-mate was answered without waiting for it
+    assert await asyncio.gather(*batcher.submit(["next", "one"])) == [4, 3]  # later batches go on
+    predict.release()
+    assert await first[1] == 2000
+    await batcher.close()
+    assert sorted(predict.forwards) == [("seqserve-m", [3, 4]), ("seqserve-m", [5]), ("seqserve-m-long", [2000])]
+
+
+async def test_while_the_lane_is_busy_a_long_text_runs_after_its_batch_in_the_model_thread() -> None:
+    predict = LongBlocks()
+    batcher: DynamicBatcher[str, int] = DynamicBatcher(predict, max_batch_size=8, max_queue=8, size=len, name="m")
+    batcher.start()
+    first = batcher.submit(["a", "x" * 2000])
+    await asyncio.to_thread(predict.long_started.acquire)
+    second = batcher.submit(["b", "y" * 3000])  # the lane holds the first long text: this one waits its turn
+    await asyncio.to_thread(predict.long_started.acquire)
+    assert await second[0] == 1
+    closing = asyncio.ensure_future(batcher.close())  # close waits for both long texts, accepted before it
+    predict.release(2)
+    assert await asyncio.gather(*first, *second) == [1, 2000, 1, 3000]
+    await closing
+    assert ("seqserve-m", [3000]) in predict.forwards and ("seqserve-m-long", [2000]) in predict.forwards
