@@ -69,3 +69,14 @@ def test_gold_labels_in_the_input_print_the_metrics_of_evaluate(
 def test_predict_missing_bundle_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["predict", str(tmp_path / "none"), str(tmp_path / "in.txt"), "--out", str(tmp_path / "o")]) == 2
     assert capsys.readouterr().err == f"error: {tmp_path / 'none'}: bundle folder not found\n"
+
+
+def test_a_long_line_is_read_whole_as_the_service_reads_it(tmp_path: Path) -> None:
+    long_request = "show me the flights and the fares please " * 36 + "from boston to denver"  # 292 tokens
+    texts = tmp_path / "long.txt"
+    texts.write_text(long_request + "\n", encoding="utf-8")
+    out = tmp_path / "predicted.jsonl"
+    assert main(["predict", str(REPO / "model" / "atis"), str(texts), "--out", str(out)]) == 0
+    (row,) = read_rows(out)
+    spans = [(s["label"], s["start"], long_request[s["start"] : s["end"]]) for s in row["spans"]]
+    assert spans[-2:] == [("fromloc.city_name", 1481, "boston"), ("toloc.city_name", 1491, "denver")]  # tokens 290, 292
