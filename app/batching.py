@@ -99,7 +99,7 @@ class DynamicBatcher(Generic[Item, Result]):
         self._last_batch_size = 0
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopped: asyncio.Future | None = None
-        self._lane = SideLane(self._run_groups, name=f"seqserve-{name}-long") if size else None
+        self._lane = SideLane(name=f"seqserve-{name}-long") if size else None
 
     @property
     def depth(self) -> int:
@@ -120,7 +120,7 @@ class DynamicBatcher(Generic[Item, Result]):
         self._loop = asyncio.get_running_loop()
         self._stopped = self._loop.create_future()
         if self._lane is not None:
-            self._lane.start()
+            self._lane.start(self._run_groups)
         threading.Thread(target=self._run, name=f"seqserve-{self._name}", daemon=True).start()
 
     def submit(self, items: Sequence[Item]) -> list[asyncio.Future]:
@@ -253,8 +253,7 @@ class SideLane:
     CUDA copy) is per thread.
     """
 
-    def __init__(self, run: Callable[[list[list[Job]]], None], name: str) -> None:
-        self._run = run
+    def __init__(self, name: str) -> None:
         self._name = name
         self._held: list[list[Job]] | None = None
         self._busy = False  # from offer until its work is answered
@@ -262,8 +261,9 @@ class SideLane:
         self._changed = threading.Condition()
         self._thread: threading.Thread | None = None
 
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._serve, name=self._name, daemon=True)
+    def start(self, run: Callable[[list[list[Job]]], None]) -> None:
+        """`run` is held by the thread only, not kept: no cycle keeps a batcher alive once both threads end."""
+        self._thread = threading.Thread(target=self._serve, args=(run,), name=self._name, daemon=True)
         self._thread.start()
 
     def offer(self, groups: list[list[Job]]) -> bool:
@@ -282,7 +282,7 @@ class SideLane:
         if self._thread is not None:
             self._thread.join()
 
-    def _serve(self) -> None:
+    def _serve(self, run: Callable[[list[list[Job]]], None]) -> None:
         while True:
             with self._changed:
                 while self._held is None and not self._closing:
@@ -291,7 +291,7 @@ class SideLane:
                     return
                 groups, self._held = self._held, None
             try:
-                self._run(groups)
+                run(groups)
             finally:
                 with self._changed:
                     self._busy = False
