@@ -199,7 +199,8 @@ class DynamicBatcher(Generic[Item, Result]):
         self._observe_waits([job.enqueued for job in live])
         groups = [live]
         if self._size is not None:
-            groups = [[live[index] for index in group] for group in length_groups([self._size(job.item) for job in live])]
+            sizes = [self._size(job.item) for job in live]
+            groups = [[live[index] for index in group] for group in length_groups(sizes)]
         if len(groups) > 1 and self._lane is not None and self._lane.offer(groups[1:]):
             groups = groups[:1]  # the long ones run beside the next batches
         self._run_groups(groups)
