@@ -141,16 +141,22 @@ def assert_same_prediction(first: dict, second: dict) -> None:
 
 
 async def test_concurrent_requests_all_succeed_and_share_batches(client: httpx.AsyncClient) -> None:
-    before = metric_samples((await client.get("/metrics")).text, "seqserve_batch_size")
+    """200 requests at once are all answered, and some share a forward. Over a network the requests may
+    trickle in slower than one forward each (a lone request on an idle batcher runs alone), so the
+    connections are opened first and the burst is sent up to three times before batching counts as absent."""
+    await asyncio.gather(*(client.get("/healthz") for _ in range(100)))  # open the pool's connections
     texts = [f"show me flights from boston to denver number {i}" for i in range(200)]
-    responses = await asyncio.gather(*(client.post("/classify", json={"text": t, "models": ["atis"]}) for t in texts))
-    assert [response.status_code for response in responses] == [200] * 200
-    assert [response.json()["text"] for response in responses] == texts
-    after = metric_samples((await client.get("/metrics")).text, "seqserve_batch_size")
-    batches = after['_count{model="atis"}'] - before['_count{model="atis"}']
-    texts_run = after['_sum{model="atis"}'] - before['_sum{model="atis"}']
-    assert texts_run == 200
-    assert batches < 200  # at least one forward ran several texts together
+    for _ in range(3):
+        before = metric_samples((await client.get("/metrics")).text, "seqserve_batch_size")
+        responses = await asyncio.gather(*(client.post("/classify", json={"text": t, "models": ["atis"]}) for t in texts))
+        assert [response.status_code for response in responses] == [200] * 200
+        assert [response.json()["text"] for response in responses] == texts
+        after = metric_samples((await client.get("/metrics")).text, "seqserve_batch_size")
+        batches = after['_count{model="atis"}'] - before['_count{model="atis"}']
+        assert after['_sum{model="atis"}'] - before['_sum{model="atis"}'] == 200  # every text ran once
+        if batches < 200:  # at least one forward ran several texts together
+            return
+    pytest.fail("200 concurrent requests, three times, and every forward ran a single text")
 
 
 async def test_models_lists_each_bundle_with_labels_and_metrics(client: httpx.AsyncClient) -> None:
