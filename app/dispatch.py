@@ -60,9 +60,10 @@ def model_version(state: ServiceState, name: str, version: str | None = None) ->
 def find_version(state: ServiceState, name: str, version: str | None) -> tuple[ServedBundle | None, str]:
     """The loaded version of `name` (`version`, else its default), or None and why, naming what is loaded."""
     registry = state.registry
-    if registry.default(name) is None:
+    default = registry.default(name)
+    if default is None:
         return None, f"unknown model '{name}'; available: {', '.join(registry.names())}"
-    bundle = registry.default(name) if version is None else registry.find(name, version)
+    bundle = default if version is None else registry.find(name, version)
     if bundle is None:
         loaded = ", ".join(b.version for b in registry.serving(name))
         return None, f"model '{name}' has no version '{version}'; loaded: {loaded}"
