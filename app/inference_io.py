@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, Validat
 from app import errors, tensors
 from app.bundles import ServedBundle
 from app.config import Settings
-from app.schemas import NOT_ONLY_WHITESPACE
+from app.schemas import BLANK_TEXT, NOT_ONLY_WHITESPACE
 from model.validation import first_error
 
 INPUT = "text"
@@ -112,7 +112,7 @@ def input_texts(request: InferenceRequest, binary: bytes, framed: bool, settings
         if len(text) > settings.max_text_chars:
             raise invalid(f"inputs.0.data.{index}", f"longer than {settings.max_text_chars} characters")
         if MEANINGFUL.search(text) is None:
-            raise invalid(f"inputs.0.data.{index}", "text must contain a non-whitespace character")
+            raise invalid(f"inputs.0.data.{index}", BLANK_TEXT)
     return texts
 
 

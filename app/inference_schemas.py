@@ -15,13 +15,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, TypeAdapter
 from pydantic.json_schema import models_json_schema
 
 from app.config import Settings
 from app.inference_io import INPUT
 from app.registry import Registry
-from app.schemas import NOT_ONLY_WHITESPACE, Answer
+from app.schemas import Answer, text_type
 
 REF = "#/components/schemas/{model}"
 JSON = "application/json"
@@ -193,7 +193,7 @@ def infer_operation(summary: str, operation_id: str, settings: Settings, paramet
 
 def request_schema(settings: Settings) -> dict[str, Any]:
     """One BYTES input `text` of shape [N] holding N texts (each as /classify takes it); outputs by name."""
-    text = {"type": "string", "minLength": 1, "maxLength": settings.max_text_chars, "pattern": NOT_ONLY_WHITESPACE}
+    text = TypeAdapter(text_type(settings)).json_schema()
     limit = settings.max_texts
     tensor: dict[str, Any] = {
         "type": "object",

@@ -14,6 +14,7 @@ from starlette.requests import Request
 
 from app import errors
 from app.config import Settings
+from app.schemas import BLANK_TEXT
 from model.validation import first_error
 
 
@@ -72,5 +73,5 @@ def parse_json(body: bytes, model: type[BaseModel]) -> Any:
 def validation_error(exc: ValidationError) -> errors.ApiError:
     field, message = first_error(exc, "body")
     if exc.errors()[0]["type"] == "string_pattern_mismatch":
-        message = "text must contain a non-whitespace character"
+        message = BLANK_TEXT
     return errors.invalid_field(field, message)

@@ -19,6 +19,12 @@ EXAMPLE_TEXT = "I want to fly from Boston to Denver"
 # clients read the schema with, leaves out U+0085 and adds U+FEFF), so the schema says exactly what the
 # server checks.
 NOT_ONLY_WHITESPACE = r"[^\t\n\x0b\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+BLANK_TEXT = "text must contain a non-whitespace character"  # the message for a text NOT_ONLY_WHITESPACE refuses
+
+
+def text_type(settings: Settings) -> Any:
+    """One text as /classify and /v2 take it, with this server's limit: its schema is what both document."""
+    return Annotated[str, Field(min_length=1, max_length=settings.max_text_chars, pattern=NOT_ONLY_WHITESPACE)]
 
 
 class ClassifyRequestBase(BaseModel):
@@ -42,7 +48,7 @@ def classify_request_model(settings: Settings) -> type[ClassifyRequestBase]:
     Fields default to None but are not nullable: `{"text": null}` is refused like any other wrong type.
     A text must hold a non-whitespace character (Unicode White_Space, as the tokenizer splits on).
     """
-    text = Annotated[str, Field(min_length=1, max_length=settings.max_text_chars, pattern=NOT_ONLY_WHITESPACE)]
+    text = text_type(settings)
     name = Annotated[str, Field(min_length=1, max_length=200)]
     return create_model(  # type: ignore[call-overload,no-any-return]
         "ClassifyRequest",
