@@ -28,7 +28,6 @@ import asyncio
 import collections
 import contextlib
 import functools
-import json
 import os
 import re
 import secrets
@@ -45,6 +44,7 @@ import orjson
 
 from bench.common import (REPO, Server, arguments, dev_texts, exchange, percentile, raw_request, start_server,
                           table_head, table_row)
+from model.manifest import read_manifest, write_manifest
 
 NAME = "sentiment"
 FAILED_LOADS = re.compile(r'^seqserve_model_loads_total\{[^}]*result="failed"[^}]*\} (\S+)$', re.MULTILINE)
@@ -112,10 +112,8 @@ def bundle_copy(source: Path, target: Path, version: str | None = None) -> Path:
     """A copy of a bundle folder; with `version`, its manifest names that version, created now."""
     shutil.copytree(source, target)
     if version is not None:
-        manifest = target / "manifest.json"
-        raw = json.loads(manifest.read_text(encoding="utf-8"))
-        raw.update(version=version, created_at=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
-        manifest.write_text(json.dumps(raw, indent=2), encoding="utf-8")
+        created = datetime.now(UTC).replace(microsecond=0)
+        write_manifest(target, read_manifest(target).model_copy(update={"version": version, "created_at": created}))
     return target
 
 
@@ -179,7 +177,7 @@ async def swaps(args: argparse.Namespace, run: Run, server: Server, repo: Path, 
 
 
 def manifest_version(bundle: Path) -> str:
-    return str(json.loads((bundle / "manifest.json").read_text(encoding="utf-8"))["version"])
+    return read_manifest(bundle).version
 
 
 @dataclass

@@ -51,6 +51,7 @@ from pathlib import Path
 
 import httpx
 
+from model.manifest import read_manifest, write_manifest
 from training.table_data import read_labelled_table
 from training.tagging_data import read_tagging
 
@@ -297,12 +298,11 @@ def all_replicas_on(version: str, timeout_s: float = 120) -> float:
 def publish(publication: Publication) -> None:
     """Copy the served version under a hidden name, give its manifest the new version, rename into place."""
     source = next(path for path in publication.folder.iterdir() if not path.name.startswith((".", "_"))
-                  and (path / "manifest.json").is_file() and manifest(path)["version"] == publication.before)
+                  and (path / "manifest.json").is_file() and read_manifest(path).version == publication.before)
     staging = publication.folder / f".{publication.version}.tmp"
     shutil.copytree(source, staging)
-    changed = {**manifest(staging), "version": publication.version,
-               "created_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")}
-    (staging / "manifest.json").write_text(json.dumps(changed, indent=2), encoding="utf-8")
+    created = datetime.now(UTC).replace(microsecond=0)
+    write_manifest(staging, read_manifest(staging).model_copy(update={"version": publication.version, "created_at": created}))
     staging.rename(publication.folder / publication.version)
     publication.switched["publish"] = (publication.before, publication.version, all_replicas_on(publication.version))
 
@@ -313,10 +313,6 @@ def unpublish(publication: Publication) -> None:
     (publication.folder / publication.version).rename(hidden)
     shutil.rmtree(hidden)
     publication.switched["unpublish"] = (publication.version, publication.before, all_replicas_on(publication.before))
-
-
-def manifest(bundle: Path) -> dict:
-    return json.loads((bundle / "manifest.json").read_text(encoding="utf-8"))
 
 
 def left_behind(phases: list[Phase], publication: Publication | None) -> bool:
