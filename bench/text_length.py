@@ -23,11 +23,12 @@ from collections import defaultdict
 from pathlib import Path
 
 from app.batching import length_groups
+from app.config import Settings
 from bench.common import (arguments, dev_texts, exchange, free_port, median_ms, percentile, raw_request,
                           start_server, table_head, table_row)
 from model.runtime import load_bundle
 
-LONGEST = 2000  # SEQSERVE_MAX_TEXT_CHARS
+LONGEST = Settings.model_fields["max_text_chars"].default  # the longest text the server accepts
 
 
 def text_of(words: int, source: list[str]) -> str:

@@ -197,7 +197,7 @@ def train(config: TrainConfig, dry_run: bool) -> None:
 
 def calibrate(args: argparse.Namespace) -> None:
     from training.calibrate import calibrate_bundle
-    from training.evaluate import open_bundle
+    from training.inference import open_bundle
 
     if not args.bundle.is_dir():
         raise DataError(args.bundle, None, "bundle folder not found")

@@ -58,7 +58,8 @@ def export_bundle(
     parity_texts: Sequence[str],
     extra_files: Mapping[str, bytes] | None = None,
     version: str | None = None,
-    vectors: VectorsInfo | None = None, calibration: Calibration | None = None,
+    vectors: VectorsInfo | None = None,
+    calibration: Calibration | None = None,
     abstention: AbstentionRule | None = None,
 ) -> BundleManifest:
     """Write `out_dir` as a complete bundle and return its manifest.
@@ -92,7 +93,9 @@ def export_bundle(
             training=dict(training_config),
             metrics={split: dict(values) for split, values in metrics.items()},
             files={path.name: sha256_file(path) for path in sorted(staging.iterdir())},
-            vectors=vectors, calibration=calibration, abstention=abstention,
+            vectors=vectors,
+            calibration=calibration,
+            abstention=abstention,
         )
         manifest = write_checked_manifest(staging, draft, model, list(parity_texts) or ["example"])
         staging.chmod(0o755)  # mkdtemp makes it 0700: the service may run as another user
