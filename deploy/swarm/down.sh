@@ -22,4 +22,5 @@ log "stack $stack removed"
 if [ "$(docker node inspect self --format '{{index .Spec.Labels "seqserve.swarm-started-by-up"}}')" = true ]; then
   docker swarm leave --force >/dev/null
   log "left the swarm that up.sh had started"
+  docker network rm docker_gwbridge >/dev/null 2>&1 || true  # made by joining a swarm, kept by leaving it
 fi
