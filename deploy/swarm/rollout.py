@@ -6,7 +6,8 @@ asserts (`.ci/run`, the swarm stage), so it lives with the stack it checks rathe
 Run it with the project's environment (the `.venv` scripts/test.sh makes): it reads the dev sets with
 `training.tagging_data` and `training.table_data`. Data: `--data`, default `$SEQSERVE_DATA`, else `../shared/data` beside the checkout.
 
-Deploys stack.yml (beside this file) on a one-node swarm (up.sh), then drives a closed loop of
+Deploys stack.yml (beside this file) with up.sh (a one-node swarm, unless one is active: several nodes
+come from `deploy/swarm/nodes.sh up 2`), then drives a closed loop of
 `--clients` connections sending POST /classify to the load balancer's published port on 127.0.0.1, and
 runs one phase at a time while the load runs:
 
@@ -15,6 +16,13 @@ runs one phase at a time while the load runs:
   rollback   `docker service rollback` to the previous version
   kill       SIGKILL to one replica's container, until the swarm has replaced it
   scale      3 → 5 → 2 → 3 replicas
+  drain      several nodes: a worker that runs a replica drained (`docker node update --availability
+             drain`) until its replicas run elsewhere, then active again
+  node-loss  several nodes: a worker that runs a replica killed whole (`docker kill` of its container:
+             its connections are never closed) until the swarm marks it Down and replaces its replicas on
+             the others, then started again until it is Ready
+             (both end by spreading the replicas over every node again, 3 → 4 → 3 replicas: the swarm
+             never moves running replicas back by itself)
   publish    repository mode only: a new `sentiment` version copied into the stack's model folder under a
              hidden name and renamed into place, until every replica serves it by default
   unpublish  that version's folder removed again, until every replica is back on the one before
@@ -26,7 +34,8 @@ pass `--no-deploy`; the publish phases find the folder in the service's mount at
 
 Every request is answered (2xx), failed (any other status) or broken (reset, timeout, no answer): the
 targets are 0 failed and 0 broken in every phase, a p99 at most 3× the steady one (`--p99-ratio`),
-Prometheus counting every /classify request of the steady phase (within 1 %) from 3 replicas up, and,
+Prometheus counting every /classify request of the steady phase (within 1 %) from 3 replicas up, on as
+many nodes as there are (up to 3), and,
 for publish and unpublish, no answer from the version left behind once every replica switched. The new
 version is the same bundles under a new manifest version (an image built FROM the current one), which is
 what a retrained bundle looks like to the rollout. Removes the stack at the end (down.sh).
@@ -50,6 +59,19 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
+from cluster import (
+    SERVICE,
+    container_of,
+    docker_on,
+    nodes,
+    ready_nodes,
+    replica_nodes,
+    serving,
+    sh,
+    wait_converged,
+    wait_for,
+    worker_with_a_replica,
+)
 
 from model.manifest import read_manifest, write_manifest
 from training.table_data import read_labelled_table
@@ -57,7 +79,6 @@ from training.tagging_data import read_tagging
 
 HERE = Path(__file__).resolve().parent
 DATA = Path(os.environ.get("SEQSERVE_DATA", HERE.parents[1].parent / "shared" / "data"))
-SERVICE = "seqserve_api"
 PUBLISHED = "sentiment"  # the bundle the publish phases give a new version
 PROMETHEUS = "http://127.0.0.1:9090"
 LB_METRICS = "http://127.0.0.1:8404"
@@ -79,7 +100,8 @@ class Phase:
     latencies: list[float] = field(default_factory=list)
     outcomes: collections.Counter = field(default_factory=collections.Counter)
     versions: list[tuple[float, str]] = field(default_factory=list)  # (seconds into the phase, "bundle version")
-    lb_retries: float = 0.0  # requests HAProxy sent again (a connection failed, closed unanswered, or a 503)
+    lb_retries: float = 0.0  # requests HAProxy sent again (connect failed, closed or no answer in time, a 503)
+    events: list[str] = field(default_factory=list)  # what the phase's action saw, with its timings
 
     @property
     def sent(self) -> int:
@@ -108,10 +130,6 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q / 100 * len(ordered)))]
 
 
-def sh(*command: str) -> str:
-    return subprocess.run(command, check=True, capture_output=True, text=True).stdout.strip()
-
-
 async def client(url: str, bodies: list[bytes], offset: int, phase: Phase, stop: asyncio.Event) -> None:
     """One closed-loop client on its own keep-alive connection."""
     headers = {"content-type": "application/json"}
@@ -124,7 +142,7 @@ async def client(url: str, bodies: list[bytes], offset: int, phase: Phase, stop:
             try:
                 response = await http.post("/classify", content=body, headers=headers)
             except httpx.HTTPError as exc:
-                phase.outcomes[f"broken: {type(exc).__name__}"] += 1
+                phase.outcomes[f"broken: {type(exc).__name__}: {exc}"] += 1
                 continue
             phase.latencies.append(time.monotonic() - sent)
             phase.outcomes[f"answered {response.status_code}"] += 1
@@ -140,7 +158,7 @@ async def under_load(url: str, bodies: list[bytes], clients: int, phase: Phase, 
     phase.started = time.monotonic()
     tasks = [asyncio.ensure_future(client(url, bodies, i * 97, phase, stop)) for i in range(clients)]
     await asyncio.sleep(2)
-    await asyncio.to_thread(action)
+    phase.events = await asyncio.to_thread(action) or []
     await asyncio.sleep(2)
     stop.set()
     await asyncio.gather(*tasks)
@@ -149,29 +167,53 @@ async def under_load(url: str, bodies: list[bytes], clients: int, phase: Phase, 
     return phase
 
 
-def wait_converged(replicas: int, timeout_s: float = 180) -> None:
-    """Until the service runs `replicas` healthy tasks and nothing else."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        shown = sh("docker", "service", "ls", "--filter", f"name={SERVICE}", "--format", "{{.Replicas}}")
-        containers = sh("docker", "ps", "-q", "--filter", f"label=com.docker.swarm.service.name={SERVICE}")
-        if shown == f"{replicas}/{replicas}" and len(containers.split()) == replicas:
-            healthy = sh("docker", "inspect", "-f", "{{.State.Health.Status}}", *containers.split())
-            if healthy.split() == ["healthy"] * replicas:
-                return
-        time.sleep(0.5)
-    raise SystemExit(f"{SERVICE} did not converge to {replicas} healthy replicas")
-
-
 def update(*args: str) -> None:
     subprocess.run(["docker", "service", "update", "--detach=false", "--quiet", *args, SERVICE], check=True)
 
 
-def kill_one() -> None:
-    victim = sh("docker", "ps", "-q", "--filter", f"label=com.docker.swarm.service.name={SERVICE}").split()[0]
-    sh("docker", "kill", "--signal", "KILL", victim)
+def kill_one() -> list[str]:
+    victim = serving()[0]
+    killed = time.monotonic()
+    docker_on(victim.node, "kill", "--signal", "KILL", container_of(victim))
     time.sleep(1)  # let the swarm see the task die before waiting for its replacement
-    wait_converged(3)
+    return [f"a replica on {victim.node} killed; replaced {wait_converged(3) - killed:.1f} s later"]
+
+
+def rebalance() -> None:
+    """Spread the replicas over the nodes again (the swarm never moves running ones back by itself): a 4th
+    replica goes to the node that runs the fewest, and scaling back removes one from the node that runs
+    the most. `service update --force` would not: with start-first, each new replica is placed while the
+    old one still counts on its node."""
+    scale(4, 3)
+
+
+def drain() -> list[str]:
+    """Drain a worker that runs a replica (maintenance), wait until its replicas run elsewhere, reactivate
+    it and spread the replicas again."""
+    node = worker_with_a_replica()
+    drained = time.monotonic()
+    sh("docker", "node", "update", "--availability", "drain", node)
+    moved = wait_converged(3, avoid=node)
+    sh("docker", "node", "update", "--availability", "active", node)
+    rebalance()
+    return [f"{node} drained; its replicas ran elsewhere {moved - drained:.1f} s later; active again, replicas spread"]
+
+
+def node_loss() -> list[str]:
+    """Kill a worker that runs a replica (its whole engine, with no goodbye), wait until the swarm marks it
+    Down and replaces its replicas on the other nodes, then bring it back and spread the replicas again."""
+    node = worker_with_a_replica()
+    killed = time.monotonic()
+    sh("docker", "kill", node)
+    down = wait_for(f"{node} marked Down", lambda: nodes()[node].startswith("Down"))
+    replaced = wait_converged(3, avoid=node)
+    sh("docker", "start", node)
+    restarted = time.monotonic()
+    back = wait_for(f"{node} Ready again", lambda: nodes()[node] == "Ready Active")
+    wait_converged(3)  # what the node ran before is stopped, not served
+    rebalance()
+    return [(f"{node} killed; marked Down {down - killed:.1f} s later; its replicas replaced on the other nodes "
+             f"{replaced - killed:.1f} s after the kill; restarted, Ready {back - restarted:.1f} s later; replicas spread")]
 
 
 def scale(*counts: int) -> None:
@@ -204,6 +246,16 @@ def replicas_scraped() -> dict[str, str]:
     answer = httpx.get(f"{PROMETHEUS}/api/v1/targets", params={"state": "active"}, timeout=10).json()
     targets = answer["data"]["activeTargets"]
     return {t["labels"]["instance"]: t["health"] for t in targets if t["labels"]["job"] == "seqserve"}
+
+
+def scraped_where(replicas: dict[str, str]) -> tuple[dict[str, str], bool]:
+    """Each scraped replica → "node: health"; True when 3 are up, spread over as many nodes as there are
+    (up to 3)."""
+    node_of = replica_nodes()
+    where = {instance: f"{node_of.get(instance.rpartition(':')[0], '?')}: {health}" for instance, health in replicas.items()}
+    on_nodes = {node_of.get(instance.rpartition(":")[0]) for instance in replicas}
+    spread = list(replicas.values()) == ["up"] * 3 and len(on_nodes - {None}) == min(3, len(ready_nodes()))
+    return where, spread
 
 
 def classified(instances: list[str]) -> float:
@@ -242,6 +294,9 @@ def report(phases: list[Phase], steady_p99: float, p99_ratio: float) -> bool:
         for outcome, count in sorted(phase.outcomes.items()):
             if outcome != "answered 200":
                 print(f"|   {outcome} | {count} | | | | | | | |")
+    for phase in phases:
+        for event in phase.events:
+            print(f"{phase.name}: {event}")
     return ok
 
 
@@ -251,6 +306,7 @@ def build_next_image() -> str:
     next_image = f"{base}-next"
     dockerfile = NEXT_IMAGE_DOCKERFILE.format(base=base)
     subprocess.run(["docker", "build", "-q", "-t", next_image, "-"], input=dockerfile, text=True, check=True)
+    subprocess.run(["bash", str(HERE / "nodes.sh"), "load", next_image], check=True)  # no nodes: does nothing
     return next_image
 
 
@@ -279,10 +335,9 @@ def repository() -> Publication:
 
 def replica_defaults(name: str) -> list[str]:
     """The version of bundle `name` each running replica answers with by default, asked inside each one."""
-    containers = sh("docker", "ps", "-q", "--filter", f"label=com.docker.swarm.service.name={SERVICE}").split()
     script = ("import json, urllib.request; models = json.load(urllib.request.urlopen('http://127.0.0.1:8000/models'));"
               f" print(next(m['version'] for m in models['models'] if m['name'] == {name!r} and m['default']))")
-    return [sh("docker", "exec", container, "python", "-c", script) for container in containers]
+    return [docker_on(task.node, "exec", container_of(task), "python", "-c", script) for task in serving()]
 
 
 def all_replicas_on(version: str, timeout_s: float = 120) -> float:
@@ -331,13 +386,15 @@ def left_behind(phases: list[Phase], publication: Publication | None) -> bool:
     return ok
 
 
-def fault_actions(next_image: str, publication: Publication | None) -> dict[str, Callable[[], None]]:
+def fault_actions(next_image: str, publication: Publication | None) -> dict[str, Callable[[], list[str] | None]]:
     """Each phase's action, by the name `--phases` takes (they run in this order)."""
     return {
         "rollout": lambda: update("--image", next_image),
         "rollback": lambda: update("--rollback"),
         "kill": kill_one,
         "scale": lambda: scale(5, 2, 3),
+        "drain": drain,
+        "node-loss": node_loss,
         "publish": lambda: publish(publication),  # type: ignore[arg-type]
         "unpublish": lambda: unpublish(publication),  # type: ignore[arg-type]
     }
@@ -359,6 +416,7 @@ async def run(args: argparse.Namespace, next_image: str, publication: Publicatio
 
     settle_scrapes()
     replicas = replicas_scraped()
+    where, spread = scraped_where(replicas)
     counted_before, lb_before = classified(list(replicas)), prometheus_total(LB_REQUESTS)
     steady = await under_load(url, bodies, args.clients, Phase("steady"), lambda: time.sleep(args.steady_s))
     settle_scrapes()
@@ -375,19 +433,18 @@ async def run(args: argparse.Namespace, next_image: str, publication: Publicatio
     steady_p99 = percentile(steady.latencies, 99)
     ok = report(phases, steady_p99, args.p99_ratio)
     ok &= left_behind(phases, publication)
-    print(f"\nPrometheus, steady phase: replicas {replicas}; "
+    print(f"\nPrometheus, steady phase: replicas {where}; "
           f"/classify requests counted {counted:.0f}, sent {steady.sent} ({(counted - steady.sent) / steady.sent:+.2%})")
     print(f"Prometheus, HAProxy frontend over all measured phases: {lb_total:.0f} requests, sent {sent_total} "
           f"({(lb_total - sent_total) / sent_total:+.2%})")
-    all_up = list(replicas.values()) == ["up"] * 3
-    return ok and all_up and abs(counted - steady.sent) <= 0.01 * steady.sent
+    return ok and spread and abs(counted - steady.sent) <= 0.01 * steady.sent
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--steady-s", type=float, default=15)
-    parser.add_argument("--phases", nargs="+", choices=["rollout", "rollback", "kill", "scale", "publish", "unpublish"],
+    parser.add_argument("--phases", nargs="+", choices=list(fault_actions("", None)),
                         default=["rollout", "rollback", "kill", "scale"])
     parser.add_argument("--p99-ratio", type=float, default=3.0,
                         help="largest p99 of a phase / steady p99 (0: no latency target, failures only)")

@@ -6,12 +6,15 @@
 #   bash deploy/swarm/up.sh
 #
 # Variables: those of stack.yml, plus SEQSERVE_SWARM_ADDR (the address `docker swarm init` advertises
-# when this script starts the swarm; default 127.0.0.1, enough for one node), SEQSERVE_UP_TIMEOUT_S (300),
+# when this script starts the swarm; default 127.0.0.1, enough for one node; deploy/swarm/nodes.sh starts
+# a swarm of several nodes on one machine, and up.sh copies the API image into its nodes), SEQSERVE_UP_TIMEOUT_S (300),
 # TORCH_FIND_LINKS / TORCH_INDEX_URL (how the API image gets torch, as for `docker compose build`), and
 # SEQSERVE_REPOSITORY: a host folder to serve instead of the image's bundles (repository mode,
 # stack.repository.yml, polled every SEQSERVE_MODEL_POLL_S); when it is missing or empty it is filled with
 # the checkout's bundles, one version folder each (model/NAME → NAME/VERSION). Run again on a running
-# stack, up.sh updates it (a rolling update) and waits until the update is done.
+# stack, up.sh updates it (a rolling update) and waits until the update is done. A changed stack file or
+# variable is an update; an image rebuilt under the same name is not, to Swarm: roll that one out with
+# `docker service update --force seqserve_api` (or deploy it under a new name, as rollout.py does).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 stack=seqserve
@@ -26,6 +29,9 @@ if [ -z "${SEQSERVE_IMAGE:-}" ]; then
 fi
 docker build -q -t "${SEQSERVE_LB_IMAGE:-seqserve-lb:latest}" deploy/swarm/lb >/dev/null
 docker build -q -t "${SEQSERVE_PROMETHEUS_IMAGE:-seqserve-prometheus:latest}" deploy/swarm/prometheus >/dev/null
+if [ -n "$(docker ps -q --filter label=seqserve.swarm-node)" ]; then
+  bash deploy/swarm/nodes.sh load "${SEQSERVE_IMAGE:-seqserve:cpu}"  # the nodes nodes.sh started run it too
+fi
 
 if [ "$(docker info --format '{{.Swarm.LocalNodeState}}')" != active ]; then
   log "starting a one-node swarm (down.sh leaves it again)"
@@ -59,7 +65,8 @@ docker stack deploy --resolve-image never "${stack_files[@]}" "$stack"
 
 started=$SECONDS
 healthy() {
-  docker service ls --filter "name=${stack}_api" --format '{{.Replicas}}' | grep -qx "$replicas/$replicas" || return 1
+  # "3/3", or "3/3 (max 2 per node)" with SEQSERVE_MAX_REPLICAS_PER_NODE
+  docker service ls --filter "name=${stack}_api" --format '{{.Replicas}}' | grep -qE "^$replicas/$replicas( |$)" || return 1
   # an update of a running stack (a rolling one) is over, and was not rolled back
   case "$(docker service inspect -f '{{if .UpdateStatus}}{{.UpdateStatus.State}}{{end}}' "${stack}_api")" in
     "" | completed) return 0 ;;

@@ -146,6 +146,9 @@ def test_swarm_stack_agrees_with_the_app_and_compose() -> None:
     health = api["healthcheck"]
     assert seconds(update["monitor"]) >= seconds(health["interval"]) * health["retries"]
     assert deploy["rollback_config"]["order"] == "start-first"
+    assert deploy["placement"]["max_replicas_per_node"] == "${SEQSERVE_MAX_REPLICAS_PER_NODE:-0}"  # 0: no cap
+    for name in ("lb", "prometheus"):  # where the published port is (and the only images, on nodes.sh's swarm)
+        assert STACK["services"][name]["deploy"]["placement"]["constraints"] == ["node.role == manager"], name
     for name, service in STACK["services"].items():
         assert service["deploy"]["endpoint_mode"] == "dnsrr", name  # no virtual IPs: no IPVS needed
         assert all(port["mode"] == "host" for port in service.get("ports", [])), name
@@ -158,6 +161,12 @@ def test_load_balancer_checks_readyz_and_retries_only_what_is_safe() -> None:
     retry_on = re.search(r"^\s*retry-on (.+)$", config, re.MULTILINE)
     assert retry_on is not None and not re.search(r"\b4\d\d\b", retry_on.group(1))  # a 4xx is never retried
     assert "option http-buffer-request" in config and "option redispatch" in config
+    # A lost node never closes its connections: the LB gives up on it 1 s after the service's own deadline
+    # (by which time a live replica has answered, if only 504) and sends the request elsewhere.
+    assert "response-timeout" in retry_on.group(1).split()
+    server_timeout = re.search(r"^\s*timeout server (\d+)s\b", config, re.MULTILINE)
+    assert server_timeout is not None
+    assert int(server_timeout.group(1)) == float(STACK["services"]["api"]["environment"]["SEQSERVE_REQUEST_TIMEOUT_S"]) + 1
     checks = re.search(r"default-server check inter (\d+)s fall (\d+)", config)
     assert checks is not None
     assert int(checks.group(1)) * int(checks.group(2)) < float(STACK["services"]["api"]["environment"]["SEQSERVE_DRAIN_DELAY_S"])
