@@ -11,8 +11,8 @@ drain is announced (the app's lifespan state holds the notice), so keep-alive cl
 
 uvicorn writes a response's head when the app starts it and its body when the app sends it. A process
 that dies between the two (its machine lost) leaves a load balancer holding a head without its body: it
-cannot send the request elsewhere any more, and its client gets a truncated answer. Measured through the
-Swarm stack's LB, a node killed under load: 1 such request in some node losses. Here the head waits for
+cannot send the request elsewhere any more, and its client gets a truncated answer (through the Swarm
+stack's LB, one request in 2 of 10 node losses under load: docs/operations.md). Here the head waits for
 the first part of the body and both go in one write, so a replica answers whole or not at all.
 """
 
