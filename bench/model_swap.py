@@ -36,15 +36,24 @@ import statistics
 import tempfile
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 import orjson
 
-from bench.common import (REPO, Server, arguments, dev_texts, exchange, percentile, raw_request, start_server,
-                          table_head, table_row)
-from model.manifest import read_manifest, write_manifest
+from bench.common import (
+    REPO,
+    Server,
+    arguments,
+    dev_texts,
+    exchange,
+    percentile,
+    raw_request,
+    start_server,
+    table_head,
+    table_row,
+)
+from model.manifest import read_manifest, restamp
 
 NAME = "sentiment"
 FAILED_LOADS = re.compile(r'^seqserve_model_loads_total\{[^}]*result="failed"[^}]*\} (\S+)$', re.MULTILINE)
@@ -112,8 +121,7 @@ def bundle_copy(source: Path, target: Path, version: str | None = None) -> Path:
     """A copy of a bundle folder; with `version`, its manifest names that version, created now."""
     shutil.copytree(source, target)
     if version is not None:
-        created = datetime.now(UTC).replace(microsecond=0)
-        write_manifest(target, read_manifest(target).model_copy(update={"version": version, "created_at": created}))
+        restamp(target, version)
     return target
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -209,3 +209,10 @@ def verify_files(bundle_dir: Path, manifest: BundleManifest) -> None:
 def write_manifest(bundle_dir: Path, manifest: BundleManifest) -> None:
     text = manifest.model_dump_json(indent=2, exclude_none=True)
     (bundle_dir / MANIFEST_FILE).write_text(text + "\n", encoding="utf-8")
+
+
+def restamp(bundle_dir: Path, version: str) -> None:
+    """Give a copied bundle a new version, created now: to a server, what a retrained bundle looks like.
+    The checksums stay valid, since only the manifest changes."""
+    created = datetime.now(UTC).replace(microsecond=0)
+    write_manifest(bundle_dir, read_manifest(bundle_dir).model_copy(update={"version": version, "created_at": created}))

@@ -55,7 +55,6 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -73,7 +72,7 @@ from cluster import (
     worker_with_a_replica,
 )
 
-from model.manifest import read_manifest, write_manifest
+from model.manifest import read_manifest, restamp
 from training.table_data import read_labelled_table
 from training.tagging_data import read_tagging
 
@@ -252,9 +251,9 @@ def scraped_where(replicas: dict[str, str]) -> tuple[dict[str, str], bool]:
     """Each scraped replica → "node: health"; True when 3 are up, spread over as many nodes as there are
     (up to 3)."""
     node_of = replica_nodes()
-    where = {instance: f"{node_of.get(instance.rpartition(':')[0], '?')}: {health}" for instance, health in replicas.items()}
-    on_nodes = {node_of.get(instance.rpartition(":")[0]) for instance in replicas}
-    spread = list(replicas.values()) == ["up"] * 3 and len(on_nodes - {None}) == min(3, len(ready_nodes()))
+    nodes_of = {instance: node_of.get(instance.rpartition(":")[0], "?") for instance in replicas}
+    where = {instance: f"{nodes_of[instance]}: {health}" for instance, health in replicas.items()}
+    spread = list(replicas.values()) == ["up"] * 3 and len(set(nodes_of.values()) - {"?"}) == min(3, len(ready_nodes()))
     return where, spread
 
 
@@ -356,8 +355,7 @@ def publish(publication: Publication) -> None:
                   and (path / "manifest.json").is_file() and read_manifest(path).version == publication.before)
     staging = publication.folder / f".{publication.version}.tmp"
     shutil.copytree(source, staging)
-    created = datetime.now(UTC).replace(microsecond=0)
-    write_manifest(staging, read_manifest(staging).model_copy(update={"version": publication.version, "created_at": created}))
+    restamp(staging, publication.version)
     staging.rename(publication.folder / publication.version)
     publication.switched["publish"] = (publication.before, publication.version, all_replicas_on(publication.version))
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 import shutil
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 import torch
 
-from model.manifest import BundleError, sha256_file
+from model.manifest import BundleError, restamp, sha256_file
 from model.runtime import load_bundle
 from tests.bundles import export_tiny_classifier, export_tiny_tagger
 
@@ -138,3 +139,11 @@ def test_scores_that_drift_from_the_recorded_example(bundles: Path) -> None:
 def test_file_outside_the_bundle_is_refused(bundles: Path) -> None:
     edit_manifest(bundles / "atis", lambda manifest: manifest["files"].update({"../sentiment/model.pt": "0" * 64}))
     assert "points outside the bundle" in refusal(bundles / "atis")
+
+
+def test_restamped_copy_loads_as_a_new_version(bundles: Path) -> None:
+    before = load_bundle(bundles / "atis").manifest
+    restamp(bundles / "atis", "v2")
+    after = load_bundle(bundles / "atis").manifest  # checksums still hold: only the manifest changed
+    assert after.version == "v2" and abs(datetime.now(UTC) - after.created_at) < timedelta(seconds=5)
+    assert after.model_copy(update={"version": before.version, "created_at": before.created_at}) == before
