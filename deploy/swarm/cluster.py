@@ -7,6 +7,7 @@ rollout.py's phases wait on these; one node or several, the answers come from `d
 
 from __future__ import annotations
 
+import functools
 import subprocess
 import time
 from dataclasses import dataclass
@@ -82,7 +83,9 @@ def wait_converged(replicas: int, avoid: str = "") -> float:
     return wait_for(f"{SERVICE} converged to {replicas} serving replicas", lambda: converged(replicas, avoid))
 
 
+@functools.cache
 def manager() -> str:
+    """This engine's node name (asked once: every command on a replica's node checks it)."""
     return sh("docker", "info", "--format", "{{.Name}}")
 
 

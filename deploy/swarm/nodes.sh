@@ -70,8 +70,9 @@ start_node() {
   fi
 }
 
-load() {  # load IMAGE…: into every node that lacks that image (by ID)
+load() {  # load IMAGE…: into every node that lacks that image (by ID); no nodes, nothing to do
   local image id node
+  [ -n "$(nodes)" ] || return 0
   for image in "$@"; do
     id=$(docker image inspect --format '{{.Id}}' "$image")
     for node in $(nodes); do

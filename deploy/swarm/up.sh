@@ -29,9 +29,7 @@ if [ -z "${SEQSERVE_IMAGE:-}" ]; then
 fi
 docker build -q -t "${SEQSERVE_LB_IMAGE:-seqserve-lb:latest}" deploy/swarm/lb >/dev/null
 docker build -q -t "${SEQSERVE_PROMETHEUS_IMAGE:-seqserve-prometheus:latest}" deploy/swarm/prometheus >/dev/null
-if [ -n "$(docker ps -q --filter label=seqserve.swarm-node)" ]; then
-  bash deploy/swarm/nodes.sh load "${SEQSERVE_IMAGE:-seqserve:cpu}"  # the nodes nodes.sh started run it too
-fi
+bash deploy/swarm/nodes.sh load "${SEQSERVE_IMAGE:-seqserve:cpu}"  # into the nodes nodes.sh started, if any
 
 if [ "$(docker info --format '{{.Swarm.LocalNodeState}}')" != active ]; then
   log "starting a one-node swarm (down.sh leaves it again)"
